@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what building and testing Session Gate needs on Debian/Ubuntu: redis-server (the
+# server the tests and `make run` use) and libclang (bindgen, used by the redis-module crate).
+# As root it runs apt-get; otherwise it prints the one command to run and fails.
+set -euo pipefail
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
+if ! compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null &&
+  ! compgen -G "/usr/lib/*/libclang-*.so*" >/dev/null; then
+  missing+=(libclang-dev)
+fi
+for tool in rustfmt clippy-driver; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "missing Rust component $tool: run 'rustup component add rustfmt clippy'" >&2
+    exit 1
+  fi
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Session Gate needs: ${missing[*]}. Run:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "installing ${missing[*]} with apt-get" >&2
+# Debian starts redis-server as a service on install; keep it from doing so (it would hold
+# port 6379 and keep running), unless the machine already has its own policy.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod +x "$policy"
+  own_policy=1
+fi
+trap '[ "$own_policy" -eq 1 ] && rm -f "$policy"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

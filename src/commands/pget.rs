@@ -1,0 +1,15 @@
+use std::ffi::c_int;
+
+use super::verified;
+use crate::args;
+use crate::config;
+use crate::errors::Error;
+use crate::rm::{self, bytes, Ctx, RStr};
+
+pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
+    let token = verified::parse(argv)?;
+    args::check_payload_name(bytes(argv[3]), config::max_payload_name())?;
+    let (_session, value) = token.open(ctx, false, Some(argv[3]))?;
+    let value = value.ok_or(Error::NoPayload)?;
+    Ok(rm::reply_str(ctx, value.ptr))
+}

@@ -1,0 +1,44 @@
+//! The steps every token command shares: the shape of sign_key and token, then the signature,
+//! then the session.
+
+use crate::args;
+use crate::errors::Error;
+use crate::keycache;
+use crate::rm::{bytes, Ctx, OwnedStr, RStr};
+use crate::slot;
+use crate::store::{self, Session};
+use crate::token::{self, Parsed};
+
+pub struct TokenArgs<'a> {
+    sign_key: &'a [u8],
+    parsed: Parsed,
+    slot: u16,
+}
+
+/// Checks argv[1] (sign_key) and argv[2] (token) for shape only.
+pub fn parse(args: &[RStr]) -> Result<TokenArgs<'_>, Error> {
+    let sign_key = bytes(args[1]);
+    args::check_sign_key(sign_key)?;
+    let raw_token = bytes(args[2]);
+    let parsed = token::parse(raw_token)?;
+    Ok(TokenArgs {
+        sign_key,
+        parsed,
+        slot: slot::key_slot(raw_token),
+    })
+}
+
+impl TokenArgs<'_> {
+    /// Verifies the signature, then opens the session, reading `field` in the same lookup.
+    pub fn open(
+        &self,
+        ctx: Ctx,
+        write: bool,
+        field: Option<RStr>,
+    ) -> Result<(Session, Option<OwnedStr>), Error> {
+        let fingerprint = keycache::with_sign_key(self.sign_key, |k| {
+            token::verify(&k.mac, &self.parsed).map(|()| k.fingerprint)
+        })?;
+        store::open_session(ctx, self.slot, &self.parsed.id, &fingerprint, write, field)
+    }
+}

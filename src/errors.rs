@@ -1,0 +1,121 @@
+//! Every error reply of the public contract, by kind, with its exact text.
+
+use std::borrow::Cow;
+
+/// The largest payload name and payload data the C module accepted.
+pub const DEFAULT_MAX_PAYLOAD_NAME: usize = 200;
+pub const DEFAULT_MAX_PAYLOAD_DATA: usize = 8_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    EmptySignKey,
+    EmptyToken,
+    TokenFormat,
+    InvalidTtl,
+    BadSignature,
+    NoSession,
+    ForeignSession,
+    EmptyPayloadName,
+    PayloadNameTooLong {
+        max: usize,
+    },
+    EmptyPayloadData,
+    PayloadDataTooLong {
+        max: usize,
+    },
+    NoPayload,
+    /// The session's slot is being imported and the session has not arrived yet.
+    TryAgain,
+    /// START on a cluster node that serves no hash slot.
+    NoSlots,
+    /// No free session id could be found (practically unreachable).
+    IdSpaceExhausted,
+    /// A panic was caught inside a handler.
+    Internal,
+}
+
+impl Error {
+    /// The error reply, without the leading `-` that the server adds.
+    pub fn message(&self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            Error::EmptySignKey => "<sign_key> must have at least one character",
+            Error::EmptyToken => "<token> must have at least one character",
+            Error::TokenFormat => "<token> format is invalid",
+            Error::InvalidTtl => "<ttl> must be a valid integer that represents seconds",
+            Error::BadSignature => "the signature contained in <token> is invalid",
+            Error::NoSession => "the session id contained in <token> does not exist",
+            Error::ForeignSession => {
+                "the signature contained in <token> seems to be valid, but is different from the stored signature in the session"
+            }
+            Error::EmptyPayloadName => "<payload_name> must have at least one character",
+            Error::PayloadNameTooLong { max } => {
+                return Cow::Owned(format!(
+                    "<payload_name> length exceeds the maximum value allowed of {max}"
+                ))
+            }
+            Error::EmptyPayloadData => "<payload_data> must have at least one character",
+            Error::PayloadDataTooLong { max } => {
+                return Cow::Owned(format!(
+                    "<payload_data> length exceeds the maximum value allowed of {max}"
+                ))
+            }
+            Error::NoPayload => "the requested <payload_name> does not exist",
+            Error::TryAgain => {
+                "TRYAGAIN the session's hash slot is being imported and the session has not arrived yet"
+            }
+            Error::NoSlots => {
+                "ERR this cluster node serves no hash slot: send SESSIONGATE.START to a primary that serves slots"
+            }
+            Error::IdSpaceExhausted => "ERR could not draw an unused session id, try again",
+            Error::Internal => "ERR sessiongate internal error (the command was not applied)",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contract_texts_are_exact() {
+        assert_eq!(
+            Error::PayloadNameTooLong { max: 200 }.message(),
+            "<payload_name> length exceeds the maximum value allowed of 200"
+        );
+        assert_eq!(
+            Error::PayloadDataTooLong { max: 8_000_000 }.message(),
+            "<payload_data> length exceeds the maximum value allowed of 8000000"
+        );
+        assert_eq!(
+            Error::ForeignSession.message(),
+            "the signature contained in <token> seems to be valid, but is different from the stored signature in the session"
+        );
+        assert!(Error::TryAgain.message().starts_with("TRYAGAIN "));
+    }
+
+    #[test]
+    fn no_message_holds_a_newline_or_nul() {
+        let all = [
+            Error::EmptySignKey,
+            Error::EmptyToken,
+            Error::TokenFormat,
+            Error::InvalidTtl,
+            Error::BadSignature,
+            Error::NoSession,
+            Error::ForeignSession,
+            Error::EmptyPayloadName,
+            Error::PayloadNameTooLong { max: 1 },
+            Error::EmptyPayloadData,
+            Error::PayloadDataTooLong { max: 1 },
+            Error::NoPayload,
+            Error::TryAgain,
+            Error::NoSlots,
+            Error::IdSpaceExhausted,
+            Error::Internal,
+        ];
+        for e in all {
+            let m = e.message();
+            assert!(!m.contains(['\n', '\r', '\0']), "{m}");
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Per-sign-key precomputation: the HMAC key schedule and the key's fingerprint, cached so the
+//! hot path hashes only the 16-byte id.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use hmac::Mac;
+
+use crate::token::HmacSha256;
+
+pub const FINGERPRINT_LEN: usize = 16;
+/// The cache is emptied whole when it reaches this many sign keys: applications use a handful,
+/// and a flood of random keys must not grow memory.
+pub const CAPACITY: usize = 1024;
+
+pub struct SignKey {
+    pub mac: HmacSha256,
+    pub fingerprint: [u8; FINGERPRINT_LEN],
+}
+
+impl SignKey {
+    pub fn new(key: &[u8]) -> SignKey {
+        let mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+        let mut fp = mac.clone();
+        fp.update(b"sessiongate key fingerprint");
+        let mut fingerprint = [0u8; FINGERPRINT_LEN];
+        fingerprint.copy_from_slice(&fp.finalize().into_bytes()[..FINGERPRINT_LEN]);
+        SignKey { mac, fingerprint }
+    }
+}
+
+#[derive(Default)]
+pub struct Cache {
+    map: HashMap<Box<[u8]>, SignKey>,
+}
+
+impl Cache {
+    pub fn get(&mut self, key: &[u8]) -> &SignKey {
+        if !self.map.contains_key(key) {
+            if self.map.len() >= CAPACITY {
+                self.map.clear();
+            }
+            self.map.insert(key.into(), SignKey::new(key));
+        }
+        &self.map[key]
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+thread_local! {
+    static CACHE: RefCell<Cache> = RefCell::default();
+}
+
+/// Runs `f` with the precomputed state of `key`. Redis runs commands on one thread, so the
+/// cache lives there without a lock.
+pub fn with_sign_key<R>(key: &[u8], f: impl FnOnce(&SignKey) -> R) -> R {
+    CACHE.with(|c| f(c.borrow_mut().get(key)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_truncated_hmac_of_fixed_message() {
+        // printf 'sessiongate key fingerprint' | openssl dgst -sha256 -hmac qwerty
+        let k = SignKey::new(b"qwerty");
+        assert_eq!(
+            hex::encode(k.fingerprint),
+            "f1bdf90a604609be4165dcd5578f2506"
+        );
+        assert_ne!(SignKey::new(b"qwertz").fingerprint, k.fingerprint);
+    }
+
+    #[test]
+    fn cache_is_bounded_and_stays_correct() {
+        let mut c = Cache::default();
+        for i in 0..CAPACITY * 3 + 5 {
+            let key = format!("key-{i}");
+            let fp = c.get(key.as_bytes()).fingerprint;
+            assert_eq!(fp, SignKey::new(key.as_bytes()).fingerprint);
+            assert!(c.len() <= CAPACITY);
+        }
+        assert!(!c.is_empty());
+    }
+}

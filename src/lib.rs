@@ -1,0 +1,50 @@
+//! Session Gate: signed-token sessions inside Redis.
+//!
+//! Pure logic (token, slot, args, errors, keycache) is public and tested without Redis; the
+//! Redis side (rm, store, cluster, commands) stays thin. This file only registers.
+
+pub mod args;
+pub mod errors;
+pub mod keycache;
+pub mod slot;
+pub mod token;
+
+mod cluster;
+mod commands;
+mod config;
+mod rm;
+mod store;
+
+use redis_module::{redis_module, Context, RedisString, Status};
+
+#[cfg(not(any(test, feature = "system-alloc")))]
+const ALLOCATOR: redis_module::alloc::RedisAlloc = redis_module::alloc::RedisAlloc;
+#[cfg(not(any(test, feature = "system-alloc")))]
+type Allocator = redis_module::alloc::RedisAlloc;
+#[cfg(any(test, feature = "system-alloc"))]
+const ALLOCATOR: std::alloc::System = std::alloc::System;
+#[cfg(any(test, feature = "system-alloc"))]
+type Allocator = std::alloc::System;
+
+fn init(ctx: &Context, _args: &[RedisString]) -> Status {
+    slot::init();
+    store::init();
+    if let Err(e) = commands::register(ctx.ctx) {
+        ctx.log_warning(&e);
+        return Status::Err;
+    }
+    if !rm::can_redact() {
+        ctx.log_notice(
+            "this server cannot redact arguments: sign keys will show in MONITOR and SLOWLOG (Redis 7.0+ hides them)",
+        );
+    }
+    Status::Ok
+}
+
+redis_module! {
+    name: "sessiongate",
+    version: 1,
+    allocator: (Allocator, ALLOCATOR),
+    data_types: [],
+    init: init,
+}

@@ -1,0 +1,129 @@
+//! Thin, allocation-free wrappers over the raw Redis module API used by the handlers.
+
+use std::ffi::{c_int, CStr, CString};
+
+use redis_module::raw;
+
+use crate::errors::Error;
+
+pub type Ctx = *mut raw::RedisModuleCtx;
+pub type RStr = *mut raw::RedisModuleString;
+
+pub const OK: c_int = raw::REDISMODULE_OK as c_int;
+
+/// The bytes of a module string; valid while the string lives (the command's argv lives for
+/// the whole call).
+pub fn bytes<'a>(s: RStr) -> &'a [u8] {
+    let mut len = 0usize;
+    // SAFETY: `s` is a live RedisModuleString handed to us by Redis.
+    unsafe {
+        let p = raw::RedisModule_StringPtrLen.unwrap()(s, &mut len);
+        if p.is_null() || len == 0 {
+            return &[];
+        }
+        std::slice::from_raw_parts(p.cast::<u8>(), len)
+    }
+}
+
+pub fn milliseconds() -> i64 {
+    // SAFETY: a plain call with no arguments.
+    unsafe { raw::RedisModule_Milliseconds.unwrap()() }
+}
+
+/// A module string owned by us, freed on drop.
+pub struct OwnedStr {
+    ctx: Ctx,
+    pub ptr: RStr,
+}
+
+impl OwnedStr {
+    pub fn new(ctx: Ctx, data: &[u8]) -> OwnedStr {
+        // SAFETY: CreateString copies `data`.
+        let ptr = unsafe {
+            raw::RedisModule_CreateString.unwrap()(ctx, data.as_ptr().cast(), data.len())
+        };
+        OwnedStr { ctx, ptr }
+    }
+
+    /// Takes ownership of a string Redis created for us (for example by HashGet).
+    pub fn adopt(ctx: Ctx, ptr: RStr) -> Option<OwnedStr> {
+        if ptr.is_null() {
+            None
+        } else {
+            Some(OwnedStr { ctx, ptr })
+        }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        bytes(self.ptr)
+    }
+}
+
+impl Drop for OwnedStr {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference to the string.
+        unsafe { raw::RedisModule_FreeString.unwrap()(self.ctx, self.ptr) }
+    }
+}
+
+pub fn reply_ok(ctx: Ctx) -> c_int {
+    // SAFETY: ctx is the command's context.
+    unsafe { raw::RedisModule_ReplyWithSimpleString.unwrap()(ctx, c"OK".as_ptr()) }
+}
+
+pub fn reply_bytes(ctx: Ctx, data: &[u8]) -> c_int {
+    // SAFETY: the reply copies the buffer.
+    unsafe {
+        raw::RedisModule_ReplyWithStringBuffer.unwrap()(ctx, data.as_ptr().cast(), data.len())
+    }
+}
+
+pub fn reply_str(ctx: Ctx, s: RStr) -> c_int {
+    // SAFETY: s is live for the call.
+    unsafe { raw::RedisModule_ReplyWithString.unwrap()(ctx, s) }
+}
+
+pub fn reply_error(ctx: Ctx, e: &Error) -> c_int {
+    let msg = CString::new(e.message().into_owned()).unwrap_or_default();
+    // SAFETY: msg is NUL-terminated and outlives the call.
+    unsafe { raw::RedisModule_ReplyWithError.unwrap()(ctx, msg.as_ptr()) }
+}
+
+pub fn wrong_arity(ctx: Ctx) -> c_int {
+    // SAFETY: ctx is the command's context.
+    unsafe { raw::RedisModule_WrongArity.unwrap()(ctx) }
+}
+
+/// Hides argument `pos` from MONITOR and SLOWLOG where the server can (Redis 7.0+, Valkey).
+pub fn redact(ctx: Ctx, pos: c_int) {
+    // SAFETY: called from within a command, with pos < argc.
+    if let Some(f) = unsafe { raw::RedisModule_RedactClientCommandArgument } {
+        unsafe { f(ctx, pos) };
+    }
+}
+
+pub fn can_redact() -> bool {
+    // SAFETY: reads a function pointer set once at load.
+    unsafe { (*std::ptr::addr_of!(raw::RedisModule_RedactClientCommandArgument)).is_some() }
+}
+
+pub fn notify(ctx: Ctx, class: c_int, event: &CStr, key: RStr) {
+    // SAFETY: event is NUL-terminated; key is live.
+    unsafe { raw::RedisModule_NotifyKeyspaceEvent.unwrap()(ctx, class, event.as_ptr(), key) };
+}
+
+/// Propagates one native command to replicas and the AOF. `fmt` follows RedisModule_Replicate.
+macro_rules! replicate {
+    ($ctx:expr, $cmd:expr, $fmt:expr $(, $arg:expr)*) => {
+        // SAFETY: the format string matches the arguments that follow it.
+        unsafe {
+            redis_module::raw::RedisModule_Replicate.unwrap()(
+                $ctx,
+                $cmd.as_ptr(),
+                $fmt.as_ptr()
+                $(, $arg)*
+            )
+        }
+    };
+}
+pub(crate) use replicate;

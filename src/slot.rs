@@ -1,0 +1,215 @@
+//! Redis Cluster hash slots, the slot→tag table and session key names.
+//!
+//! Tag rule (stored data depends on it; golden tests pin it): for each slot, the tag is the
+//! first string, in order of length and then of bytes, made of `0-9A-Za-z`, whose
+//! CRC16-XMODEM mod 16384 is that slot. Every slot has a tag of at most three characters.
+
+use std::sync::OnceLock;
+
+use crate::token::{Id, ID_LEN};
+
+pub const SLOTS: usize = 16384;
+const TAG_ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const MAX_TAG: usize = 3;
+const KEY_PREFIX: &[u8] = b"sessiongate:{";
+pub const MAX_KEY_LEN: usize = KEY_PREFIX.len() + MAX_TAG + 2 + ID_LEN;
+
+const CRC16_TABLE: [u16; 256] = {
+    let mut table = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = (i as u16) << 8;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+            bit += 1;
+        }
+        table[i] = crc;
+        i += 1;
+    }
+    table
+};
+
+/// CRC16-XMODEM, as Redis Cluster uses it.
+pub fn crc16(bytes: &[u8]) -> u16 {
+    bytes.iter().fold(0u16, |crc, &b| {
+        (crc << 8) ^ CRC16_TABLE[(((crc >> 8) as u8) ^ b) as usize]
+    })
+}
+
+/// The slot Redis gives a key, hash tags included.
+pub fn key_slot(key: &[u8]) -> u16 {
+    let hashed = match key.iter().position(|&b| b == b'{') {
+        Some(open) => match key[open + 1..].iter().position(|&b| b == b'}') {
+            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+            _ => key,
+        },
+        None => key,
+    };
+    crc16(hashed) & (SLOTS as u16 - 1)
+}
+
+#[derive(Clone, Copy)]
+struct Tag {
+    len: u8,
+    bytes: [u8; MAX_TAG],
+}
+
+impl Tag {
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+fn tags() -> &'static [Tag; SLOTS] {
+    static TABLE: OnceLock<Box<[Tag; SLOTS]>> = OnceLock::new();
+    TABLE.get_or_init(build_tags)
+}
+
+fn build_tags() -> Box<[Tag; SLOTS]> {
+    let empty = Tag {
+        len: 0,
+        bytes: [0; MAX_TAG],
+    };
+    let mut table = Box::new([empty; SLOTS]);
+    let mut missing = SLOTS;
+    for len in 1..=MAX_TAG {
+        let mut idx = [0usize; MAX_TAG];
+        loop {
+            let mut t = empty;
+            t.len = len as u8;
+            for (dst, &i) in t.bytes.iter_mut().zip(&idx[..len]) {
+                *dst = TAG_ALPHABET[i];
+            }
+            let slot = key_slot(t.as_bytes()) as usize;
+            if table[slot].len == 0 {
+                table[slot] = t;
+                missing -= 1;
+            }
+            // Next string of this length, last character fastest.
+            let mut pos = len;
+            loop {
+                if pos == 0 {
+                    break;
+                }
+                pos -= 1;
+                idx[pos] += 1;
+                if idx[pos] < TAG_ALPHABET.len() {
+                    break;
+                }
+                idx[pos] = 0;
+                if pos == 0 {
+                    pos = usize::MAX;
+                    break;
+                }
+            }
+            if pos == usize::MAX {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        missing, 0,
+        "every slot has a tag of at most {MAX_TAG} characters"
+    );
+    table
+}
+
+/// Builds the tag table now rather than on the first command.
+pub fn init() {
+    tags();
+}
+
+pub fn tag(slot: u16) -> &'static [u8] {
+    tags()[slot as usize].as_bytes()
+}
+
+/// `sessiongate:{<tag>}:<id>`, written into `buf`; returns its length.
+pub fn session_key(slot: u16, id: &Id, buf: &mut [u8; MAX_KEY_LEN]) -> usize {
+    let tag = tag(slot);
+    let mut n = 0;
+    for part in [KEY_PREFIX, tag, b"}:", id] {
+        buf[n..n + part.len()].copy_from_slice(part);
+        n += part.len();
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    #[test]
+    fn crc16_matches_redis_cluster_spec() {
+        // The reference value of the Redis Cluster specification.
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+        // Values of `CLUSTER KEYSLOT` on a Redis 7.0 server.
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"bar"), 5061);
+        assert_eq!(key_slot(b"hello"), 866);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), crc16(b"foo{}{bar}") & 16383);
+        assert_eq!(key_slot(b"foo{{bar}}zap"), crc16(b"{bar") & 16383);
+        assert_eq!(key_slot(b""), 0);
+    }
+
+    #[test]
+    fn every_tag_maps_to_its_slot() {
+        for slot in 0..SLOTS as u16 {
+            let t = tag(slot);
+            assert!(!t.is_empty() && t.len() <= MAX_TAG);
+            assert!(t.iter().all(|c| TAG_ALPHABET.contains(c)));
+            assert_eq!(key_slot(t), slot);
+        }
+    }
+
+    #[test]
+    fn tag_table_golden_values() {
+        // Computed independently (Python's binascii.crc_hqx, the same rule): changing these
+        // orphans every stored session.
+        let golden: [(u16, &[u8]); 8] = [
+            (0, b"06S"),
+            (1, b"Qi"),
+            (866, b"CX"),
+            (5061, b"Aus"),
+            (8000, b"42"),
+            (12182, b"9Le"),
+            (16383, b"6ZJ"),
+            (12539, b"4Fs"),
+        ];
+        let got: Vec<(u16, String)> = golden
+            .iter()
+            .map(|&(s, _)| (s, String::from_utf8_lossy(tag(s)).into_owned()))
+            .collect();
+        for (&(slot, want), (_, have)) in golden.iter().zip(&got) {
+            assert_eq!(have.as_bytes(), want, "slot {slot}; table now: {got:?}");
+        }
+        let mut h = Sha256::new();
+        for slot in 0..SLOTS as u16 {
+            h.update(tag(slot));
+            h.update(b"\n");
+        }
+        assert_eq!(
+            hex::encode(h.finalize()),
+            "6ea2f779890a69f6f9d18579101675b9b9450c2ac66fe9aac8eeea5963567aea"
+        );
+    }
+
+    #[test]
+    fn session_key_shape_and_slot() {
+        let id = *b"AbCdEfGh12345678";
+        let mut buf = [0u8; MAX_KEY_LEN];
+        for slot in [0u16, 1, 9999, 16383] {
+            let n = session_key(slot, &id, &mut buf);
+            let key = &buf[..n];
+            assert!(key.starts_with(b"sessiongate:{"));
+            assert!(key.ends_with(b"}:AbCdEfGh12345678"));
+            assert_eq!(key_slot(key), slot);
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The one place that reads and writes session hashes and replicates what it wrote.
+//!
+//! A session is the hash `sessiongate:{<tag>}:<id>`: field "" holds the sign key's
+//! fingerprint, every other field is a payload; the key's TTL is the session's lifetime.
+//! Every write is propagated as a native command (HSET, HDEL, PEXPIREAT, UNLINK).
+
+use std::ffi::c_int;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use redis_module::raw;
+use subtle::ConstantTimeEq;
+
+use crate::cluster;
+use crate::errors::Error;
+use crate::keycache::FINGERPRINT_LEN;
+use crate::rm::{self, replicate, Ctx, OwnedStr, RStr};
+use crate::slot;
+use crate::token::Id;
+
+/// The empty field name of the fingerprint, as a module string made once at load.
+static META_FIELD: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(ptr::null_mut());
+
+pub fn init() {
+    // Made with no context, so Redis never frees it: it lives as long as the process.
+    // SAFETY: CreateString copies zero bytes from a valid pointer.
+    let s = unsafe { raw::RedisModule_CreateString.unwrap()(ptr::null_mut(), c"".as_ptr(), 0) };
+    META_FIELD.store(s, Ordering::Release);
+}
+
+fn meta_field() -> RStr {
+    META_FIELD.load(Ordering::Acquire)
+}
+
+pub struct Session {
+    ctx: Ctx,
+    key: *mut raw::RedisModuleKey,
+    pub name: OwnedStr,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // SAFETY: the key was opened by us and is closed once.
+        unsafe { raw::RedisModule_CloseKey.unwrap()(self.key) }
+    }
+}
+
+fn open(ctx: Ctx, slot: u16, id: &Id, write: bool) -> Session {
+    let mut buf = [0u8; slot::MAX_KEY_LEN];
+    let n = slot::session_key(slot, id, &mut buf);
+    let name = OwnedStr::new(ctx, &buf[..n]);
+    let mode = if write {
+        raw::REDISMODULE_READ | raw::REDISMODULE_WRITE
+    } else {
+        raw::REDISMODULE_READ
+    };
+    // SAFETY: name is a live module string.
+    let key = unsafe { raw::RedisModule_OpenKey.unwrap()(ctx, name.ptr, mode as c_int) };
+    Session { ctx, key, name }
+}
+
+/// Opens the live session `id` of this sign key, reading the payload `field` in the same
+/// lookup when asked.
+pub fn open_session(
+    ctx: Ctx,
+    slot: u16,
+    id: &Id,
+    fingerprint: &[u8; FINGERPRINT_LEN],
+    write: bool,
+    field: Option<RStr>,
+) -> Result<(Session, Option<OwnedStr>), Error> {
+    let s = open(ctx, slot, id, write);
+    // SAFETY: s.key is open.
+    let kind = unsafe { raw::RedisModule_KeyType.unwrap()(s.key) };
+    if kind != raw::REDISMODULE_KEYTYPE_HASH as c_int {
+        return Err(cluster::missing_session(ctx, slot));
+    }
+    let mut meta: RStr = ptr::null_mut();
+    let mut value: RStr = ptr::null_mut();
+    // SAFETY: NULL-terminated list of (field, out) pairs of module strings.
+    unsafe {
+        match field {
+            Some(f) => raw::RedisModule_HashGet.unwrap()(
+                s.key,
+                raw::REDISMODULE_HASH_NONE as c_int,
+                meta_field(),
+                &mut meta as *mut RStr,
+                f,
+                &mut value as *mut RStr,
+                ptr::null_mut::<RStr>(),
+            ),
+            None => raw::RedisModule_HashGet.unwrap()(
+                s.key,
+                raw::REDISMODULE_HASH_NONE as c_int,
+                meta_field(),
+                &mut meta as *mut RStr,
+                ptr::null_mut::<RStr>(),
+            ),
+        };
+    }
+    let meta = OwnedStr::adopt(ctx, meta);
+    let value = OwnedStr::adopt(ctx, value);
+    let Some(meta) = meta else {
+        return Err(Error::NoSession);
+    };
+    if !bool::from(meta.bytes().ct_eq(fingerprint)) {
+        return Err(Error::ForeignSession);
+    }
+    Ok((s, value))
+}
+
+/// Creates the session `id` unless its key is taken; `None` when it is.
+pub fn create(
+    ctx: Ctx,
+    slot: u16,
+    id: &Id,
+    fingerprint: &[u8; FINGERPRINT_LEN],
+    expire_at_ms: i64,
+) -> Option<()> {
+    let s = open(ctx, slot, id, true);
+    // SAFETY: s.key is open for writing.
+    unsafe {
+        if raw::RedisModule_KeyType.unwrap()(s.key) != raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
+            return None;
+        }
+        let fp = OwnedStr::new(ctx, fingerprint);
+        raw::RedisModule_HashSet.unwrap()(
+            s.key,
+            raw::REDISMODULE_HASH_NONE as c_int,
+            meta_field(),
+            fp.ptr,
+            ptr::null_mut::<RStr>(),
+        );
+    }
+    s.set_expire_at(expire_at_ms);
+    replicate!(
+        ctx,
+        c"HSET",
+        c"sbb",
+        s.name.ptr,
+        c"".as_ptr(),
+        0usize,
+        fingerprint.as_ptr(),
+        FINGERPRINT_LEN
+    );
+    replicate!(
+        ctx,
+        c"PEXPIREAT",
+        c"sl",
+        s.name.ptr,
+        expire_at_ms as std::ffi::c_longlong
+    );
+    rm::notify(ctx, raw::REDISMODULE_NOTIFY_HASH, c"hset", s.name.ptr);
+    rm::notify(ctx, raw::REDISMODULE_NOTIFY_GENERIC, c"expire", s.name.ptr);
+    Some(())
+}
+
+impl Session {
+    fn set_expire_at(&self, at_ms: i64) {
+        // SAFETY: self.key is open for writing.
+        unsafe {
+            match raw::RedisModule_SetAbsExpire {
+                Some(set_abs) => set_abs(self.key, at_ms),
+                None => raw::RedisModule_SetExpire.unwrap()(self.key, at_ms - rm::milliseconds()),
+            };
+        }
+    }
+
+    pub fn expire_at(&self, at_ms: i64) {
+        self.set_expire_at(at_ms);
+        replicate!(
+            self.ctx,
+            c"PEXPIREAT",
+            c"sl",
+            self.name.ptr,
+            at_ms as std::ffi::c_longlong
+        );
+        rm::notify(
+            self.ctx,
+            raw::REDISMODULE_NOTIFY_GENERIC,
+            c"expire",
+            self.name.ptr,
+        );
+    }
+
+    pub fn set(&self, field: RStr, value: RStr) {
+        // SAFETY: self.key is open for writing; the list is NULL-terminated.
+        unsafe {
+            raw::RedisModule_HashSet.unwrap()(
+                self.key,
+                raw::REDISMODULE_HASH_NONE as c_int,
+                field,
+                value,
+                ptr::null_mut::<RStr>(),
+            );
+        }
+        replicate!(self.ctx, c"HSET", c"sss", self.name.ptr, field, value);
+        rm::notify(
+            self.ctx,
+            raw::REDISMODULE_NOTIFY_HASH,
+            c"hset",
+            self.name.ptr,
+        );
+    }
+
+    /// Deletes one payload; false when the session has no such payload.
+    pub fn delete(&self, field: RStr) -> bool {
+        // SAFETY: self.key is open for writing; the list is NULL-terminated.
+        let deleted = unsafe {
+            raw::RedisModule_HashSet.unwrap()(
+                self.key,
+                raw::REDISMODULE_HASH_NONE as c_int,
+                field,
+                raw::REDISMODULE_HASH_DELETE,
+                ptr::null_mut::<RStr>(),
+            )
+        };
+        if deleted == 0 {
+            return false;
+        }
+        replicate!(self.ctx, c"HDEL", c"ss", self.name.ptr, field);
+        rm::notify(
+            self.ctx,
+            raw::REDISMODULE_NOTIFY_HASH,
+            c"hdel",
+            self.name.ptr,
+        );
+        true
+    }
+
+    pub fn end(&self) {
+        // SAFETY: self.key is open for writing.
+        unsafe {
+            match raw::RedisModule_UnlinkKey {
+                Some(unlink) => unlink(self.key),
+                None => raw::RedisModule_DeleteKey.unwrap()(self.key),
+            };
+        }
+        replicate!(self.ctx, c"UNLINK", c"s", self.name.ptr);
+        rm::notify(
+            self.ctx,
+            raw::REDISMODULE_NOTIFY_GENERIC,
+            c"del",
+            self.name.ptr,
+        );
+    }
+}

@@ -1,0 +1,313 @@
+//! Starts real servers for the integration tests: a free loopback port, the freshly built
+//! module, a private directory, and a bounded wait that fails with the server's log.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+pub const KEY: &[u8] = b"qwerty";
+
+/// The server binary under test: `$REDIS_SERVER`, else `redis-server` from PATH.
+pub fn server_binary() -> String {
+    std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_string())
+}
+
+/// (major, minor) of the server under test, and whether it is Valkey.
+pub fn server_version() -> ((u32, u32), bool) {
+    let out = Command::new(server_binary())
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", server_binary()));
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let v = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("v="))
+        .unwrap_or_else(|| panic!("no version in {text:?}"));
+    let mut nums = v.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
+    let version = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
+    (version, text.to_lowercase().contains("valkey"))
+}
+
+/// Redis 7.0+ and Valkey refuse `MODULE LOAD` at run time unless told otherwise; 6.x does not
+/// know the option.
+pub fn supports_enable_module_command() -> bool {
+    server_version().0 >= (7, 0)
+}
+
+pub fn module_path() -> PathBuf {
+    if let Ok(p) = std::env::var("SESSIONGATE_MODULE") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> -> target/<profile>/libsessiongate.so
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let so = dir.join("libsessiongate.so");
+    assert_fresh(&so);
+    so
+}
+
+/// The module must be newer than every source file, or the tests would test old code.
+fn assert_fresh(so: &Path) {
+    let built = std::fs::metadata(so)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: run `make test`", so.display()));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut newest = SystemTime::UNIX_EPOCH;
+    let mut stack = vec![root.join("src"), root.join("Cargo.toml")];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap().flatten() {
+                stack.push(e.path());
+            }
+        } else if let Ok(m) = std::fs::metadata(&p).and_then(|m| m.modified()) {
+            newest = newest.max(m);
+        }
+    }
+    assert!(
+        built >= newest,
+        "{} is older than the sources: build it first (`make test` does)",
+        so.display()
+    );
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+pub struct Server {
+    pub port: u16,
+    pub dir: PathBuf,
+    child: Child,
+    args: Vec<String>,
+}
+
+pub struct Options {
+    pub args: Vec<String>,
+    pub module_args: Vec<String>,
+    pub with_module: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            args: vec![],
+            module_args: vec![],
+            with_module: true,
+        }
+    }
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::with(Options::default())
+    }
+
+    pub fn with_args(args: &[&str]) -> Server {
+        Server::with(Options {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            ..Options::default()
+        })
+    }
+
+    pub fn with(opts: Options) -> Server {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("sessiongate-test-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--save".into(),
+            "".into(),
+            "--logfile".into(),
+            "server.log".into(),
+        ];
+        if opts.with_module {
+            args.push("--loadmodule".into());
+            args.push(module_path().display().to_string());
+            args.extend(opts.module_args.iter().cloned());
+        }
+        args.extend(opts.args.iter().cloned());
+        let mut s = Server {
+            port,
+            dir,
+            child: spawn(&args),
+            args,
+        };
+        s.wait_ready();
+        s
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("server exited at start ({status}); log:\n{}", self.log());
+            }
+            if let Ok(mut c) = self.try_conn() {
+                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                    return;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!("server not ready after 20 s; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn try_conn(&self) -> redis::RedisResult<redis::Connection> {
+        let client = redis::Client::open(self.url())?;
+        client.get_connection_with_timeout(Duration::from_secs(5))
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        let c = self
+            .try_conn()
+            .unwrap_or_else(|e| panic!("connect: {e}; log:\n{}", self.log()));
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        c
+    }
+
+    /// Kills the server with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the same server again (same port, directory and arguments), after `kill`.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn(&self.args);
+        self.wait_ready();
+    }
+
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+fn spawn(args: &[String]) -> Child {
+    Command::new(server_binary())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", server_binary()))
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The full text of an error reply, as the server sent it after the leading `-`.
+pub fn error_text(e: &redis::RedisError) -> String {
+    match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        (Some(code), None) => code.to_string(),
+        _ => format!("{e}"),
+    }
+}
+
+pub fn cmd(name: &str) -> redis::Cmd {
+    redis::cmd(name)
+}
+
+/// Runs a command that must fail, and returns its error text.
+pub fn err(c: &mut redis::Connection, command: &redis::Cmd) -> String {
+    match command.query::<redis::Value>(c) {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => error_text(&e),
+    }
+}
+
+pub fn start(c: &mut redis::Connection, key: &[u8], ttl: i64) -> Vec<u8> {
+    cmd("SESSIONGATE.START").arg(key).arg(ttl).query(c).unwrap()
+}
+
+/// Every key of the server's current database.
+pub fn keys(c: &mut redis::Connection) -> Vec<Vec<u8>> {
+    cmd("KEYS").arg("*").query(c).unwrap()
+}
+
+pub fn session_key_of(c: &mut redis::Connection, token: &[u8]) -> Vec<u8> {
+    let id = &token[3..19];
+    keys(c)
+        .into_iter()
+        .find(|k| k.ends_with(id))
+        .unwrap_or_else(|| panic!("no key for {}", String::from_utf8_lossy(token)))
+}
+
+/// HMAC-SHA256 hex signature, for forging tokens under other keys.
+pub fn sign_hex(key: &[u8], id: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    m.update(id);
+    hex::encode(m.finalize().into_bytes())
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// CRC16-XMODEM, bit by bit: an implementation independent of the module's table.
+/// (The test binaries must not link the module crate: its allocator only works inside Redis.)
+pub fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in data {
+        crc ^= (b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+pub type Snapshot = Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>, Option<i64>)>;
+
+/// Every key with its sorted fields and absolute expiry (None where the server lacks
+/// PEXPIRETIME, i.e. before 7.0).
+pub fn snapshot(c: &mut redis::Connection) -> Snapshot {
+    let mut ks = keys(c);
+    ks.sort();
+    ks.into_iter()
+        .map(|k| {
+            let mut h: Vec<(Vec<u8>, Vec<u8>)> = cmd("HGETALL").arg(&k).query(c).unwrap();
+            h.sort();
+            let at: Option<i64> = cmd("PEXPIRETIME").arg(&k).query(c).ok();
+            (k, h, at)
+        })
+        .collect()
+}

@@ -1,0 +1,216 @@
+//! Replication and persistence (DESIGN §3): writes reach replicas and the AOF as native
+//! commands, with the master's absolute expiry, and never carry a sign key or a token.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// Starts sessions and runs every kind of write on them; returns the live tokens.
+fn workload(c: &mut redis::Connection) -> Vec<Vec<u8>> {
+    let mut live = vec![];
+    for i in 0..60u32 {
+        let t = start(c, KEY, 1000 + i as i64);
+        let _: () = cmd("SESSIONGATE.PSET")
+            .arg(KEY)
+            .arg(&t)
+            .arg("user")
+            .arg(format!("u{i}"))
+            .query(c)
+            .unwrap();
+        let _: () = cmd("SESSIONGATE.PSET")
+            .arg(KEY)
+            .arg(&t)
+            .arg(b"bin\0\xff")
+            .arg(vec![i as u8; 300])
+            .query(c)
+            .unwrap();
+        match i % 4 {
+            0 => {
+                let _: () = cmd("SESSIONGATE.PDEL")
+                    .arg(KEY)
+                    .arg(&t)
+                    .arg("user")
+                    .query(c)
+                    .unwrap();
+            }
+            1 => {
+                let _: () = cmd("SESSIONGATE.EXPIRE")
+                    .arg(KEY)
+                    .arg(&t)
+                    .arg(5000)
+                    .query(c)
+                    .unwrap();
+            }
+            2 => {
+                let _: () = cmd("SESSIONGATE.END").arg(KEY).arg(&t).query(c).unwrap();
+                continue;
+            }
+            _ => {
+                let _: () = cmd("SESSIONGATE.EXPIRE")
+                    .arg(KEY)
+                    .arg(&t)
+                    .arg(0)
+                    .query(c)
+                    .unwrap();
+                continue;
+            }
+        }
+        live.push(t);
+    }
+    live
+}
+
+fn assert_no_secrets(bytes: &[u8], tokens: &[Vec<u8>], what: &str) {
+    let hay = String::from_utf8_lossy(bytes);
+    assert!(!hay.contains("qwerty"), "{what} holds the sign key");
+    assert!(
+        !hay.to_lowercase().contains("sessiongate."),
+        "{what} holds a module command"
+    );
+    for t in tokens {
+        assert!(
+            !hay.contains(std::str::from_utf8(&t[20..]).unwrap()),
+            "{what} holds a signature"
+        );
+    }
+}
+
+#[test]
+fn replica_without_the_module_ends_with_identical_sessions() {
+    let master = Server::with_args(&["--repl-diskless-sync-delay", "0"]);
+    let replica = Server::with(Options {
+        args: vec![
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            master.port.to_string(),
+        ],
+        with_module: false,
+        ..Options::default()
+    });
+    let mut m = master.conn();
+    let mut r = replica.conn();
+    wait_until("the replica link", Duration::from_secs(20), || {
+        let info: String = cmd("INFO").arg("replication").query(&mut r).unwrap();
+        info.contains("master_link_status:up")
+    });
+    let tokens = workload(&mut m);
+    let acked: i64 = cmd("WAIT").arg(1).arg(10_000).query(&mut m).unwrap();
+    assert_eq!(acked, 1);
+    let ms = snapshot(&mut m);
+    assert_eq!(ms.len(), 30);
+    assert_eq!(snapshot(&mut r), ms, "replica differs from master");
+    assert!(ms.iter().all(|(_, _, at)| at.map_or(true, |at| at > 0)));
+    let aof_free_master_log = master.log();
+    assert!(!aof_free_master_log.contains("qwerty"));
+    let _ = tokens;
+}
+
+#[test]
+fn replica_sees_native_commands_only() {
+    let master = Server::with_args(&["--repl-diskless-sync-delay", "0"]);
+    let replica = Server::with(Options {
+        args: vec![
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            master.port.to_string(),
+        ],
+        with_module: false,
+        ..Options::default()
+    });
+    let mut r = replica.conn();
+    wait_until("the replica link", Duration::from_secs(20), || {
+        let info: String = cmd("INFO").arg("replication").query(&mut r).unwrap();
+        info.contains("master_link_status:up")
+    });
+    let mut mon = replica.conn();
+    let _: () = cmd("MONITOR").query(&mut mon).unwrap();
+    let mut m = master.conn();
+    let tokens = workload(&mut m);
+    let _: i64 = cmd("WAIT").arg(1).arg(10_000).query(&mut m).unwrap();
+    let _: () = cmd("SET")
+        .arg("sentinel-end")
+        .arg("1")
+        .query(&mut m)
+        .unwrap();
+    let mut seen = Vec::new();
+    mon.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    loop {
+        let line: String =
+            redis::FromRedisValue::from_redis_value(&mon.recv_response().unwrap()).unwrap();
+        seen.extend_from_slice(line.as_bytes());
+        seen.push(b'\n');
+        if line.contains("sentinel-end") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&seen).to_uppercase();
+    for native in ["\"HSET\"", "\"HDEL\"", "\"PEXPIREAT\"", "\"UNLINK\""] {
+        assert!(text.contains(native), "{native} not replicated:\n{text}");
+    }
+    assert!(!text.contains("\"EXPIRE\""), "relative expiry replicated");
+    assert_no_secrets(&seen, &tokens, "the replication stream");
+}
+
+#[test]
+fn aof_restart_keeps_every_session_and_no_secret() {
+    let mut s = Server::with_args(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut c = s.conn();
+    let tokens = workload(&mut c);
+    let before = snapshot(&mut c);
+    s.kill();
+    s.restart();
+    let mut c = s.conn();
+    assert_eq!(snapshot(&mut c), before);
+    for t in &tokens {
+        let _: Vec<u8> = cmd("SESSIONGATE.PGET")
+            .arg(KEY)
+            .arg(t)
+            .arg(b"bin\0\xff")
+            .query(&mut c)
+            .unwrap();
+    }
+    let mut aof = Vec::new();
+    let mut stack = vec![s.dir.clone()];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().flatten().map(|e| e.path()));
+        } else if p.to_string_lossy().contains("appendonly") {
+            aof.extend(std::fs::read(&p).unwrap());
+        }
+    }
+    assert!(!aof.is_empty(), "no AOF written");
+    assert_no_secrets(&aof, &tokens, "the AOF");
+    // A rewrite keeps them too.
+    let _: () = cmd("BGREWRITEAOF").query(&mut c).unwrap_or(());
+    wait_until("the AOF rewrite", Duration::from_secs(20), || {
+        let info: String = cmd("INFO").arg("persistence").query(&mut c).unwrap();
+        info.contains("aof_rewrite_in_progress:0") && !info.contains("aof_rewrite_scheduled:1")
+    });
+    s.restart();
+    let mut c = s.conn();
+    assert_eq!(snapshot(&mut c), before);
+}
+
+#[test]
+fn rdb_restart_keeps_every_session() {
+    let mut s = Server::start();
+    let mut c = s.conn();
+    let tokens = workload(&mut c);
+    let before = snapshot(&mut c);
+    let _: () = cmd("SAVE").query(&mut c).unwrap();
+    s.restart();
+    let mut c = s.conn();
+    assert_eq!(snapshot(&mut c), before);
+    for t in &tokens {
+        let _: Vec<u8> = cmd("SESSIONGATE.PGET")
+            .arg(KEY)
+            .arg(t)
+            .arg(b"bin\0\xff")
+            .query(&mut c)
+            .unwrap();
+    }
+    let rdb = std::fs::read(s.dir.join("dump.rdb")).unwrap();
+    assert_no_secrets(&rdb, &tokens, "the RDB file");
+}
