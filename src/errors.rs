@@ -28,6 +28,8 @@ pub enum Error {
     TryAgain,
     /// START on a cluster node that serves no hash slot.
     NoSlots,
+    /// START on a cluster node whose server keeps refusing the slots it claims to serve.
+    ClusterDown,
     /// No free session id could be found (practically unreachable).
     IdSpaceExhausted,
     /// A panic was caught inside a handler.
@@ -66,6 +68,7 @@ impl Error {
             Error::NoSlots => {
                 "ERR this cluster node serves no hash slot: send SESSIONGATE.START to a primary that serves slots"
             }
+            Error::ClusterDown => "CLUSTERDOWN The cluster is down",
             Error::IdSpaceExhausted => "ERR could not draw an unused session id, try again",
             Error::Internal => "ERR sessiongate internal error (the command was not applied)",
         })
@@ -110,6 +113,7 @@ mod tests {
             Error::NoPayload,
             Error::TryAgain,
             Error::NoSlots,
+            Error::ClusterDown,
             Error::IdSpaceExhausted,
             Error::Internal,
         ];

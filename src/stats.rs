@@ -61,8 +61,10 @@ pub fn rejection(e: &Error) -> Option<Counter> {
         | Error::PayloadNameTooLong { .. }
         | Error::EmptyPayloadData
         | Error::PayloadDataTooLong { .. } => Counter::RejectedArguments,
-        Error::NoPayload | Error::NoSlots | Error::IdSpaceExhausted | Error::Internal => {
-            return None
-        }
+        Error::NoPayload
+        | Error::NoSlots
+        | Error::ClusterDown
+        | Error::IdSpaceExhausted
+        | Error::Internal => return None,
     })
 }

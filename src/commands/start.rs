@@ -20,12 +20,13 @@ pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
     let ttl = args::parse_ttl(bytes(argv[2]))?;
     let expire_at = args::expire_at(rm::milliseconds(), ttl)?;
     let (mac, fingerprint) = keycache::with_sign_key(sign_key, |k| (k.mac.clone(), k.fingerprint));
+    let mut slots = cluster::SlotFilter::new(ctx)?;
     let mut rng = rand::thread_rng();
     for _ in 0..MAX_DRAWS {
         let id = token::generate_id(&mut rng);
         let tok = token::format(&id, &token::sign(&mac, &id));
         let slot = slot::key_slot(&tok);
-        if !cluster::serves_slot(ctx, slot)? {
+        if !slots.accepts(ctx, slot, &tok)? {
             continue;
         }
         if ttl == 0 || store::create(ctx, slot, &id, &fingerprint, expire_at).is_some() {

@@ -115,7 +115,11 @@ impl Server {
     }
 
     pub fn with(opts: Options) -> Server {
-        let port = free_port();
+        Server::with_port(opts, free_port())
+    }
+
+    /// Like `with`, on a port the caller chose (a cluster node also needs port + 10000).
+    pub fn with_port(opts: Options, port: u16) -> Server {
         let dir =
             std::env::temp_dir().join(format!("sessiongate-test-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
