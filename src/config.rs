@@ -1,8 +1,13 @@
-//! The module's tunable limits.
+//! The module's tunable limits: load arguments on every server, and `CONFIG GET/SET
+//! sessiongate.<name>` where the server has module configs (Redis 7.0+, Valkey).
 
+use std::ffi::{c_char, c_int, c_longlong, c_void, CStr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use redis_module::raw;
+
 use crate::errors::{DEFAULT_MAX_PAYLOAD_DATA, DEFAULT_MAX_PAYLOAD_NAME};
+use crate::rm::{self, Ctx, RStr};
 
 static MAX_PAYLOAD_NAME: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_PAYLOAD_NAME);
 static MAX_PAYLOAD_DATA: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_PAYLOAD_DATA);
@@ -13,4 +18,150 @@ pub fn max_payload_name() -> usize {
 
 pub fn max_payload_data() -> usize {
     MAX_PAYLOAD_DATA.load(Ordering::Relaxed)
+}
+
+pub struct Setting {
+    pub name: &'static CStr,
+    value: &'static AtomicUsize,
+    default: usize,
+    pub min: usize,
+    pub max: usize,
+}
+
+/// Bounds: a name up to 64 KiB, data up to 512 MiB (Redis' largest bulk string by default).
+pub static SETTINGS: [Setting; 2] = [
+    Setting {
+        name: c"max-payload-name-length",
+        value: &MAX_PAYLOAD_NAME,
+        default: DEFAULT_MAX_PAYLOAD_NAME,
+        min: 1,
+        max: 65_536,
+    },
+    Setting {
+        name: c"max-payload-data-length",
+        value: &MAX_PAYLOAD_DATA,
+        default: DEFAULT_MAX_PAYLOAD_DATA,
+        min: 1,
+        max: 512 * 1024 * 1024,
+    },
+];
+
+/// Applies load arguments: pairs of `<name> <value>`, names as in `SETTINGS`.
+pub fn apply_load_args(args: &[&[u8]]) -> Result<(), String> {
+    for s in &SETTINGS {
+        s.value.store(s.default, Ordering::Relaxed);
+    }
+    if args.len() % 2 != 0 {
+        return Err("load arguments come in pairs: <name> <value>".into());
+    }
+    for pair in args.chunks(2) {
+        let name = String::from_utf8_lossy(pair[0]);
+        let setting = SETTINGS
+            .iter()
+            .find(|s| s.name.to_bytes().eq_ignore_ascii_case(pair[0]))
+            .ok_or_else(|| format!("unknown load argument '{name}'"))?;
+        let value = std::str::from_utf8(pair[1])
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|v| (setting.min..=setting.max).contains(v))
+            .ok_or_else(|| {
+                format!(
+                    "'{name}' must be an integer from {} to {}",
+                    setting.min, setting.max
+                )
+            })?;
+        setting.value.store(value, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn get_numeric(_name: *const c_char, privdata: *mut c_void) -> c_longlong {
+    // SAFETY: privdata is a &'static Setting given at registration.
+    let s = unsafe { &*(privdata as *const Setting) };
+    s.value.load(Ordering::Relaxed) as c_longlong
+}
+
+unsafe extern "C" fn set_numeric(
+    _name: *const c_char,
+    val: c_longlong,
+    privdata: *mut c_void,
+    _err: *mut RStr,
+) -> c_int {
+    // SAFETY: privdata is a &'static Setting given at registration; Redis checked min/max.
+    let s = unsafe { &*(privdata as *const Setting) };
+    s.value.store(val as usize, Ordering::Relaxed);
+    rm::OK
+}
+
+/// Registers the settings as module configs where the server has them; returns whether it did.
+pub fn register(ctx: Ctx) -> Result<bool, String> {
+    // SAFETY: reads function pointers set once at load.
+    let (Some(register), Some(load)) =
+        (unsafe { raw::RedisModule_RegisterNumericConfig }, unsafe {
+            raw::RedisModule_LoadConfigs
+        })
+    else {
+        return Ok(false);
+    };
+    for s in &SETTINGS {
+        // SAFETY: the name is static; privdata points to a static Setting.
+        let status = unsafe {
+            register(
+                ctx,
+                s.name.as_ptr(),
+                s.value.load(Ordering::Relaxed) as c_longlong,
+                raw::REDISMODULE_CONFIG_DEFAULT,
+                s.min as c_longlong,
+                s.max as c_longlong,
+                Some(get_numeric),
+                Some(set_numeric),
+                None,
+                s as *const Setting as *mut c_void,
+            )
+        };
+        if status != rm::OK {
+            return Err(format!(
+                "could not register config {}",
+                s.name.to_string_lossy()
+            ));
+        }
+    }
+    // SAFETY: ctx is the load context.
+    if unsafe { load(ctx) } != rm::OK {
+        return Err("could not load the module configs".into());
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_args_set_and_validate() {
+        assert_eq!(apply_load_args(&[]), Ok(()));
+        assert_eq!(max_payload_data(), DEFAULT_MAX_PAYLOAD_DATA);
+        assert_eq!(
+            apply_load_args(&[
+                b"max-payload-data-length",
+                b"65536",
+                b"MAX-PAYLOAD-NAME-LENGTH",
+                b"10"
+            ]),
+            Ok(())
+        );
+        assert_eq!((max_payload_name(), max_payload_data()), (10, 65536));
+        for bad in [
+            &[&b"max-payload-data-length"[..]][..],
+            &[b"max-payload-data-length", b"0"],
+            &[b"max-payload-data-length", b"-1"],
+            &[b"max-payload-data-length", b"999999999999"],
+            &[b"max-payload-name-length", b"x"],
+            &[b"nope", b"1"],
+        ] {
+            assert!(apply_load_args(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(apply_load_args(&[]), Ok(()));
+        assert_eq!(max_payload_name(), DEFAULT_MAX_PAYLOAD_NAME);
+    }
 }

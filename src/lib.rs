@@ -12,7 +12,9 @@ pub mod token;
 mod cluster;
 mod commands;
 mod config;
+mod info;
 mod rm;
+mod stats;
 mod store;
 
 use redis_module::{redis_module, Context, RedisString, Status};
@@ -26,13 +28,35 @@ const ALLOCATOR: std::alloc::System = std::alloc::System;
 #[cfg(any(test, feature = "system-alloc"))]
 type Allocator = std::alloc::System;
 
-fn init(ctx: &Context, _args: &[RedisString]) -> Status {
-    slot::init();
-    store::init();
-    if let Err(e) = commands::register(ctx.ctx) {
-        ctx.log_warning(&e);
+fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+    if let Err(e) = config::apply_load_args(&args) {
+        ctx.log_warning(&format!("sessiongate: {e}"));
         return Status::Err;
     }
+    slot::init();
+    store::init();
+    match commands::register(ctx.ctx) {
+        Ok(true) => {}
+        Ok(false) => ctx.log_notice(
+            "this server has no command metadata API: COMMAND DOCS shows no Session Gate docs (Redis 7.0+ does)",
+        ),
+        Err(e) => {
+            ctx.log_warning(&e);
+            return Status::Err;
+        }
+    }
+    match config::register(ctx.ctx) {
+        Ok(true) => {}
+        Ok(false) => ctx.log_notice(
+            "this server has no module configs: set limits with load arguments (CONFIG SET needs Redis 7.0+)",
+        ),
+        Err(e) => {
+            ctx.log_warning(&e);
+            return Status::Err;
+        }
+    }
+    info::register(ctx.ctx);
     if !rm::can_redact() {
         ctx.log_notice(
             "this server cannot redact arguments: sign keys will show in MONITOR and SLOWLOG (Redis 7.0+ hides them)",

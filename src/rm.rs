@@ -83,6 +83,55 @@ pub fn reply_str(ctx: Ctx, s: RStr) -> c_int {
     unsafe { raw::RedisModule_ReplyWithString.unwrap()(ctx, s) }
 }
 
+pub fn reply_integer(ctx: Ctx, n: i64) -> c_int {
+    // SAFETY: ctx is the command's context.
+    unsafe { raw::RedisModule_ReplyWithLongLong.unwrap()(ctx, n) }
+}
+
+/// A map reply whose length is set once its pairs are written: a RESP3 map where the server
+/// has map replies, else (Redis 6.x, RESP2 clients) a flat array.
+pub struct PostponedMap {
+    ctx: Ctx,
+    map: bool,
+}
+
+impl PostponedMap {
+    pub fn begin(ctx: Ctx) -> PostponedMap {
+        let len = raw::REDISMODULE_POSTPONED_LEN as std::ffi::c_long;
+        // SAFETY: ctx is the command's context; reads function pointers set at load.
+        unsafe {
+            match (
+                raw::RedisModule_ReplyWithMap,
+                raw::RedisModule_ReplySetMapLength,
+            ) {
+                (Some(with_map), Some(_)) => {
+                    with_map(ctx, len);
+                    PostponedMap { ctx, map: true }
+                }
+                _ => {
+                    raw::RedisModule_ReplyWithArray.unwrap()(ctx, len);
+                    PostponedMap { ctx, map: false }
+                }
+            }
+        }
+    }
+
+    pub fn finish(self, pairs: usize) -> c_int {
+        // SAFETY: closes the postponed reply opened by `begin`.
+        unsafe {
+            if self.map {
+                raw::RedisModule_ReplySetMapLength.unwrap()(self.ctx, pairs as std::ffi::c_long);
+            } else {
+                raw::RedisModule_ReplySetArrayLength.unwrap()(
+                    self.ctx,
+                    2 * pairs as std::ffi::c_long,
+                );
+            }
+        }
+        OK
+    }
+}
+
 pub fn reply_error(ctx: Ctx, e: &Error) -> c_int {
     let msg = CString::new(e.message().into_owned()).unwrap_or_default();
     // SAFETY: msg is NUL-terminated and outlives the call.

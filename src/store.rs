@@ -156,6 +156,43 @@ pub fn create(
 }
 
 impl Session {
+    /// Milliseconds until the session ends, or -1 when it has no expiry.
+    pub fn remaining_ms(&self) -> i64 {
+        // SAFETY: self.key is open.
+        unsafe { raw::RedisModule_GetExpire.unwrap()(self.key) }
+    }
+
+    /// Calls `f` with each payload's name and data (never the fingerprint field); the strings
+    /// live only for the call.
+    pub fn for_each_payload(&self, mut f: impl FnMut(RStr, RStr)) {
+        unsafe extern "C" fn visit(
+            _key: *mut raw::RedisModuleKey,
+            field: RStr,
+            value: RStr,
+            privdata: *mut std::ffi::c_void,
+        ) {
+            if rm::bytes(field).is_empty() {
+                return;
+            }
+            // SAFETY: privdata is the `&mut dyn FnMut` passed below, alive for the scan.
+            let f = unsafe { &mut *(privdata as *mut &mut dyn FnMut(RStr, RStr)) };
+            f(field, value);
+        }
+        let mut f: &mut dyn FnMut(RStr, RStr) = &mut f;
+        // SAFETY: the cursor is created and destroyed here; the key stays open throughout.
+        unsafe {
+            let cursor = raw::RedisModule_ScanCursorCreate.unwrap()();
+            while raw::RedisModule_ScanKey.unwrap()(
+                self.key,
+                cursor,
+                Some(visit),
+                &mut f as *mut &mut dyn FnMut(RStr, RStr) as *mut std::ffi::c_void,
+            ) != 0
+            {}
+            raw::RedisModule_ScanCursorDestroy.unwrap()(cursor);
+        }
+    }
+
     fn set_expire_at(&self, at_ms: i64) {
         // SAFETY: self.key is open for writing.
         unsafe {

@@ -4,14 +4,17 @@ use super::verified;
 use crate::args;
 use crate::errors::Error;
 use crate::rm::{self, bytes, Ctx, RStr};
+use crate::stats::{self, Counter};
 
 pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
     let token = verified::parse(argv)?;
     let ttl = args::parse_ttl(bytes(argv[3]))?;
     let expire_at = args::expire_at(rm::milliseconds(), ttl)?;
     let (session, _) = token.open(ctx, true, None)?;
+    stats::bump(Counter::ExpiriesSet);
     if ttl == 0 {
         session.end();
+        stats::bump(Counter::SessionsEnded);
     } else {
         session.expire_at(expire_at);
     }

@@ -1,12 +1,15 @@
 //! Command registration and the guard every handler runs in: redaction of the sign key, the
-//! arity check, and a panic barrier so that no panic reaches Redis.
+//! arity check, counting, and a panic barrier so that no panic reaches Redis.
 
+mod docs;
 mod end;
 mod expire;
 mod pdel;
 mod pget;
+mod pgetall;
 mod pset;
 mod start;
+mod ttl;
 mod verified;
 
 use std::ffi::{c_int, CStr};
@@ -16,6 +19,8 @@ use redis_module::raw;
 
 use crate::errors::Error;
 use crate::rm::{self, Ctx, RStr};
+use crate::stats;
+use docs::Doc;
 
 type Handler = fn(Ctx, &[RStr]) -> Result<c_int, Error>;
 
@@ -30,7 +35,12 @@ fn guard(ctx: Ctx, argv: *mut RStr, argc: c_int, arity: usize, handler: Handler)
     let args = unsafe { std::slice::from_raw_parts(argv, argc as usize) };
     let status = match catch_unwind(AssertUnwindSafe(|| handler(ctx, args))) {
         Ok(Ok(status)) => status,
-        Ok(Err(e)) => rm::reply_error(ctx, &e),
+        Ok(Err(e)) => {
+            if let Some(counter) = stats::rejection(&e) {
+                stats::bump(counter);
+            }
+            rm::reply_error(ctx, &e)
+        }
         Err(_) => rm::reply_error(ctx, &Error::Internal),
     };
     // Redact only once the handler is done with its arguments: Valkey 8.1 replaces argv[1]
@@ -55,36 +65,112 @@ command!(pset_cmd, 5, pset::run);
 command!(pget_cmd, 4, pget::run);
 command!(pdel_cmd, 4, pdel::run);
 command!(end_cmd, 3, end::run);
+command!(ttl_cmd, 3, ttl::run);
+command!(pgetall_cmd, 3, pgetall::run);
 
 type CmdFn = extern "C" fn(Ctx, *mut RStr, c_int) -> c_int;
 
-/// name, function, flags, first key (0: keyless). The token, argv[2], is the only key.
-const COMMANDS: [(&CStr, CmdFn, &CStr, c_int); 6] = [
-    (c"sessiongate.start", start_cmd, c"write deny-oom fast", 0),
-    (c"sessiongate.expire", expire_cmd, c"write fast", 2),
-    (c"sessiongate.pset", pset_cmd, c"write deny-oom fast", 2),
-    (c"sessiongate.pget", pget_cmd, c"readonly fast", 2),
-    (c"sessiongate.pdel", pdel_cmd, c"write fast", 2),
-    (c"sessiongate.end", end_cmd, c"write", 2),
+struct Command {
+    name: &'static CStr,
+    func: CmdFn,
+    flags: &'static CStr,
+    /// ACL categories, set where the server can (Redis 7.2+, Valkey); older servers give
+    /// module commands none, so ACL rules name them one by one there.
+    acl: &'static CStr,
+    arity: c_int,
+    doc: Doc,
+}
+
+/// The token, argv[2], is the only key of every command but START.
+const COMMANDS: [Command; 8] = [
+    Command {
+        name: c"sessiongate.start",
+        func: start_cmd,
+        acl: c"write fast hash",
+        flags: c"write deny-oom fast",
+        arity: 3,
+        doc: docs::START,
+    },
+    Command {
+        name: c"sessiongate.expire",
+        func: expire_cmd,
+        acl: c"write fast hash",
+        flags: c"write fast",
+        arity: 4,
+        doc: docs::EXPIRE,
+    },
+    Command {
+        name: c"sessiongate.pset",
+        func: pset_cmd,
+        acl: c"write fast hash",
+        flags: c"write deny-oom fast",
+        arity: 5,
+        doc: docs::PSET,
+    },
+    Command {
+        name: c"sessiongate.pget",
+        func: pget_cmd,
+        acl: c"read fast hash",
+        flags: c"readonly fast",
+        arity: 4,
+        doc: docs::PGET,
+    },
+    Command {
+        name: c"sessiongate.pdel",
+        func: pdel_cmd,
+        acl: c"write fast hash",
+        flags: c"write fast",
+        arity: 4,
+        doc: docs::PDEL,
+    },
+    Command {
+        name: c"sessiongate.end",
+        func: end_cmd,
+        acl: c"write hash",
+        flags: c"write",
+        arity: 3,
+        doc: docs::END,
+    },
+    Command {
+        name: c"sessiongate.ttl",
+        func: ttl_cmd,
+        acl: c"read fast hash",
+        flags: c"readonly fast",
+        arity: 3,
+        doc: docs::TTL_DOC,
+    },
+    Command {
+        name: c"sessiongate.pgetall",
+        func: pgetall_cmd,
+        acl: c"read hash",
+        flags: c"readonly",
+        arity: 3,
+        doc: docs::PGETALL,
+    },
 ];
 
-pub fn register(ctx: Ctx) -> Result<(), String> {
-    for (name, func, flags, key) in COMMANDS {
+/// Registers every command; returns whether the server took their metadata too.
+pub fn register(ctx: Ctx) -> Result<bool, String> {
+    let mut documented = true;
+    for c in &COMMANDS {
+        let key = if c.doc.key_flags == 0 { 0 } else { 2 };
         // SAFETY: all strings are NUL-terminated and static.
         let status = unsafe {
             raw::RedisModule_CreateCommand.unwrap()(
                 ctx,
-                name.as_ptr(),
-                Some(func),
-                flags.as_ptr(),
+                c.name.as_ptr(),
+                Some(c.func),
+                c.flags.as_ptr(),
                 key,
                 key,
                 c_int::from(key != 0),
             )
         };
         if status != rm::OK {
-            return Err(format!("could not register {}", name.to_string_lossy()));
+            return Err(format!("could not register {}", c.name.to_string_lossy()));
         }
+        documented &= docs::set(ctx, c.name, c.arity, &c.doc);
+        docs::set_acl_categories(ctx, c.name, c.acl);
     }
-    Ok(())
+    Ok(documented)
 }

@@ -5,6 +5,7 @@ use crate::args;
 use crate::config;
 use crate::errors::Error;
 use crate::rm::{self, bytes, Ctx, RStr};
+use crate::stats::{self, Counter};
 
 pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
     let token = verified::parse(argv)?;
@@ -13,5 +14,6 @@ pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
     if !session.delete(argv[3]) {
         return Err(Error::NoPayload);
     }
+    stats::bump(Counter::PayloadDeletes);
     Ok(rm::reply_ok(ctx))
 }

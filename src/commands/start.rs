@@ -6,6 +6,7 @@ use crate::errors::Error;
 use crate::keycache;
 use crate::rm::{self, bytes, Ctx, RStr};
 use crate::slot;
+use crate::stats::{self, Counter};
 use crate::store;
 use crate::token;
 
@@ -28,6 +29,7 @@ pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
             continue;
         }
         if ttl == 0 || store::create(ctx, slot, &id, &fingerprint, expire_at).is_some() {
+            stats::bump(Counter::SessionsStarted);
             return Ok(rm::reply_bytes(ctx, &tok));
         }
     }

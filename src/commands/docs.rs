@@ -1,0 +1,186 @@
+//! Command metadata for `COMMAND DOCS` and `COMMAND INFO` (Redis 7.0+, Valkey): summaries,
+//! arities, argument lists and key specs, so `redis-cli` hints and cluster clients see them.
+
+use std::ffi::{c_int, CStr};
+use std::mem::size_of;
+use std::ptr;
+
+use redis_module::raw;
+
+use crate::rm::Ctx;
+
+#[derive(Clone, Copy)]
+pub enum Arg {
+    Str(&'static CStr),
+    Int(&'static CStr),
+    Key(&'static CStr),
+}
+
+pub struct Doc {
+    pub summary: &'static CStr,
+    pub complexity: &'static CStr,
+    pub args: &'static [Arg],
+    /// REDISMODULE_CMD_KEY_* flags of the token; 0 for a keyless command.
+    pub key_flags: u32,
+}
+
+const SIGN_KEY: Arg = Arg::Str(c"sign_key");
+const TOKEN: Arg = Arg::Key(c"token");
+const TTL: Arg = Arg::Int(c"ttl");
+const NAME: Arg = Arg::Str(c"payload_name");
+const DATA: Arg = Arg::Str(c"payload_data");
+
+pub const RO: u32 = raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS;
+pub const UPDATE: u32 = raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_UPDATE;
+pub const DELETE_FIELD: u32 = raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_DELETE;
+pub const DELETE_KEY: u32 = raw::REDISMODULE_CMD_KEY_RM | raw::REDISMODULE_CMD_KEY_DELETE;
+
+pub const START: Doc = Doc {
+    summary: c"Starts a session signed with sign_key that lives ttl seconds; returns its token.",
+    complexity: c"O(1)",
+    args: &[SIGN_KEY, TTL],
+    key_flags: 0,
+};
+pub const EXPIRE: Doc = Doc {
+    summary: c"Makes the session end ttl seconds from now (0: at once).",
+    complexity: c"O(1)",
+    args: &[SIGN_KEY, TOKEN, TTL],
+    key_flags: UPDATE,
+};
+pub const PSET: Doc = Doc {
+    summary: c"Sets a payload of the session, keeping its TTL.",
+    complexity: c"O(1)",
+    args: &[SIGN_KEY, TOKEN, NAME, DATA],
+    key_flags: UPDATE,
+};
+pub const PGET: Doc = Doc {
+    summary: c"Returns a payload of the session.",
+    complexity: c"O(1)",
+    args: &[SIGN_KEY, TOKEN, NAME],
+    key_flags: RO,
+};
+pub const PDEL: Doc = Doc {
+    summary: c"Deletes a payload of the session, keeping its TTL.",
+    complexity: c"O(1)",
+    args: &[SIGN_KEY, TOKEN, NAME],
+    key_flags: DELETE_FIELD,
+};
+pub const END: Doc = Doc {
+    summary: c"Ends the session and deletes its payloads.",
+    complexity: c"O(1) (the memory is freed in the background)",
+    args: &[SIGN_KEY, TOKEN],
+    key_flags: DELETE_KEY,
+};
+pub const TTL_DOC: Doc = Doc {
+    summary: c"Returns the seconds the session has left.",
+    complexity: c"O(1)",
+    args: &[SIGN_KEY, TOKEN],
+    key_flags: RO,
+};
+pub const PGETALL: Doc = Doc {
+    summary: c"Returns every payload of the session, as HGETALL does.",
+    complexity: c"O(N) where N is the number of payloads",
+    args: &[SIGN_KEY, TOKEN],
+    key_flags: RO,
+};
+
+/// Attaches `doc` to the registered command `name`; false where the server lacks the API.
+pub fn set(ctx: Ctx, name: &CStr, arity: c_int, doc: &Doc) -> bool {
+    // SAFETY: reads function pointers set once at load.
+    let (Some(get_command), Some(set_info)) = (unsafe { raw::RedisModule_GetCommand }, unsafe {
+        raw::RedisModule_SetCommandInfo
+    }) else {
+        return false;
+    };
+    // SAFETY: name is NUL-terminated; the command was registered just before.
+    let command = unsafe { get_command(ctx, name.as_ptr()) };
+    if command.is_null() {
+        return false;
+    }
+    // Redis copies everything it is given, so these may live on the stack.
+    let version = raw::RedisModuleCommandInfoVersion {
+        version: 1,
+        sizeof_historyentry: size_of::<raw::RedisModuleCommandHistoryEntry>(),
+        sizeof_keyspec: size_of::<raw::RedisModuleCommandKeySpec>(),
+        sizeof_arg: size_of::<raw::RedisModuleCommandArg>(),
+    };
+    let mut key_specs = [key_spec(doc.key_flags), zeroed_key_spec()];
+    let mut args: Vec<raw::RedisModuleCommandArg> = doc.args.iter().map(|a| arg(*a)).collect();
+    args.push(zeroed_arg());
+    let info = raw::RedisModuleCommandInfo {
+        version: &version,
+        summary: doc.summary.as_ptr(),
+        complexity: doc.complexity.as_ptr(),
+        since: c"1.0.0".as_ptr(),
+        history: ptr::null_mut(),
+        tips: ptr::null(),
+        arity,
+        key_specs: if doc.key_flags == 0 {
+            ptr::null_mut()
+        } else {
+            key_specs.as_mut_ptr()
+        },
+        args: args.as_mut_ptr(),
+    };
+    // SAFETY: every pointer in info is valid for the call, arrays are zero-terminated.
+    unsafe { set_info(command, &info) == crate::rm::OK }
+}
+
+pub fn set_acl_categories(ctx: Ctx, name: &CStr, categories: &CStr) {
+    // SAFETY: reads function pointers set once at load.
+    let (Some(get_command), Some(set_categories)) =
+        (unsafe { raw::RedisModule_GetCommand }, unsafe {
+            raw::RedisModule_SetCommandACLCategories
+        })
+    else {
+        return;
+    };
+    // SAFETY: both strings are NUL-terminated; the command was registered just before.
+    unsafe {
+        let command = get_command(ctx, name.as_ptr());
+        if !command.is_null() {
+            set_categories(command, categories.as_ptr());
+        }
+    }
+}
+
+fn key_spec(flags: u32) -> raw::RedisModuleCommandKeySpec {
+    let mut spec = zeroed_key_spec();
+    spec.flags = flags as u64;
+    spec.begin_search_type = raw::RedisModuleKeySpecBeginSearchType_REDISMODULE_KSPEC_BS_INDEX;
+    spec.bs.index.pos = 2;
+    spec.find_keys_type = raw::RedisModuleKeySpecFindKeysType_REDISMODULE_KSPEC_FK_RANGE;
+    spec.fk.range.lastkey = 0;
+    spec.fk.range.keystep = 1;
+    spec.fk.range.limit = 0;
+    spec
+}
+
+fn zeroed_key_spec() -> raw::RedisModuleCommandKeySpec {
+    // SAFETY: an all-zero key spec is the array terminator the API expects.
+    unsafe { std::mem::zeroed() }
+}
+
+fn zeroed_arg() -> raw::RedisModuleCommandArg {
+    // SAFETY: an all-zero arg is the array terminator the API expects.
+    unsafe { std::mem::zeroed() }
+}
+
+fn arg(a: Arg) -> raw::RedisModuleCommandArg {
+    let mut out = zeroed_arg();
+    let (name, kind) = match a {
+        Arg::Str(n) => (
+            n,
+            raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_STRING,
+        ),
+        Arg::Int(n) => (
+            n,
+            raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_INTEGER,
+        ),
+        Arg::Key(n) => (n, raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_KEY),
+    };
+    out.name = name.as_ptr();
+    out.type_ = kind;
+    out.key_spec_index = if matches!(a, Arg::Key(_)) { 0 } else { -1 };
+    out
+}

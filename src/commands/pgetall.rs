@@ -1,0 +1,21 @@
+use std::ffi::c_int;
+
+use super::verified;
+use crate::errors::Error;
+use crate::rm::{self, Ctx, RStr};
+use crate::stats::{self, Counter};
+
+/// Every payload as HGETALL answers: a map in RESP3, a flat name/data array in RESP2.
+pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
+    let token = verified::parse(argv)?;
+    let (session, _) = token.open(ctx, false, None)?;
+    let reply = rm::PostponedMap::begin(ctx);
+    let mut pairs = 0;
+    session.for_each_payload(|name, data| {
+        rm::reply_str(ctx, name);
+        rm::reply_str(ctx, data);
+        pairs += 1;
+    });
+    stats::bump(Counter::PayloadGets);
+    Ok(reply.finish(pairs))
+}

@@ -1,0 +1,22 @@
+//! `INFO sessiongate`: the counters of `stats`, in the section `sessiongate_stats`.
+
+use redis_module::raw;
+
+use crate::stats;
+
+unsafe extern "C" fn info(ctx: *mut raw::RedisModuleInfoCtx, _for_crash_report: std::ffi::c_int) {
+    // SAFETY: ctx is the info context Redis hands us; names are static C strings.
+    unsafe {
+        raw::RedisModule_InfoAddSection.unwrap()(ctx, c"stats".as_ptr());
+        for (i, name) in stats::FIELDS.iter().enumerate() {
+            raw::RedisModule_InfoAddFieldULongLong.unwrap()(ctx, name.as_ptr(), stats::get(i));
+        }
+    }
+}
+
+pub fn register(ctx: *mut raw::RedisModuleCtx) {
+    // SAFETY: ctx is the load context.
+    unsafe {
+        raw::RedisModule_RegisterInfoFunc.unwrap()(ctx, Some(info));
+    }
+}

@@ -1,0 +1,68 @@
+//! Counters since load, shown by `INFO sessiongate`.
+
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::errors::Error;
+
+#[derive(Clone, Copy)]
+pub enum Counter {
+    SessionsStarted,
+    SessionsEnded,
+    ExpiriesSet,
+    PayloadSets,
+    PayloadGets,
+    PayloadDeletes,
+    RejectedArguments,
+    RejectedFormat,
+    RejectedSignature,
+    RejectedForeignKey,
+    RejectedSessionMissing,
+    RejectedTryAgain,
+}
+
+/// INFO field names, in the order of `Counter`; Redis prefixes them with `sessiongate_`.
+pub const FIELDS: [&CStr; 12] = [
+    c"sessions_started",
+    c"sessions_ended",
+    c"expiries_set",
+    c"payload_sets",
+    c"payload_gets",
+    c"payload_deletes",
+    c"rejected_arguments",
+    c"rejected_format",
+    c"rejected_signature",
+    c"rejected_foreign_key",
+    c"rejected_session_missing",
+    c"rejected_tryagain",
+];
+
+static COUNTS: [AtomicU64; 12] = [const { AtomicU64::new(0) }; 12];
+
+pub fn bump(c: Counter) {
+    COUNTS[c as usize].fetch_add(1, Ordering::Relaxed);
+}
+
+pub fn get(i: usize) -> u64 {
+    COUNTS[i].load(Ordering::Relaxed)
+}
+
+/// The rejection counter of an error reply, if it is one.
+pub fn rejection(e: &Error) -> Option<Counter> {
+    Some(match e {
+        Error::EmptyToken | Error::TokenFormat => Counter::RejectedFormat,
+        Error::BadSignature => Counter::RejectedSignature,
+        Error::ForeignSession => Counter::RejectedForeignKey,
+        Error::NoSession => Counter::RejectedSessionMissing,
+        Error::TryAgain => Counter::RejectedTryAgain,
+        Error::EmptySignKey
+        | Error::InvalidTtl
+        | Error::EmptyPayloadName
+        | Error::PayloadNameTooLong { .. }
+        | Error::EmptyPayloadData
+        | Error::PayloadDataTooLong { .. } => Counter::RejectedArguments,
+        Error::NoPayload | Error::NoSlots | Error::IdSpaceExhausted | Error::Internal => {
+            return None
+        }
+    })
+}
