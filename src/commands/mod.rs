@@ -25,15 +25,15 @@ use docs::Doc;
 type Handler = fn(Ctx, &[RStr]) -> Result<c_int, Error>;
 
 fn guard(ctx: Ctx, argv: *mut RStr, argc: c_int, arity: usize, handler: Handler) -> c_int {
-    if argc > 1 {
-        rm::redact(ctx, 1);
-    }
     if argc < 0 || argc as usize != arity || argv.is_null() {
+        if argc > 1 {
+            rm::redact(ctx, 1);
+        }
         return rm::wrong_arity(ctx);
     }
     // SAFETY: Redis passes argc valid argument pointers.
     let args = unsafe { std::slice::from_raw_parts(argv, argc as usize) };
-    match catch_unwind(AssertUnwindSafe(|| handler(ctx, args))) {
+    let status = match catch_unwind(AssertUnwindSafe(|| handler(ctx, args))) {
         Ok(Ok(status)) => status,
         Ok(Err(e)) => {
             if let Some(counter) = stats::rejection(&e) {
@@ -42,7 +42,13 @@ fn guard(ctx: Ctx, argv: *mut RStr, argc: c_int, arity: usize, handler: Handler)
             rm::reply_error(ctx, &e)
         }
         Err(_) => rm::reply_error(ctx, &Error::Internal),
-    }
+    };
+    // Redact only once the handler is done with its arguments: Valkey 8.1 replaces argv[1]
+    // itself with "(redacted)" (and frees the original), so a handler running after the call
+    // would sign and verify with that constant instead of the caller's key. MONITOR and
+    // SLOWLOG read the arguments after the command returns, so they still see the redaction.
+    rm::redact(ctx, 1);
+    status
 }
 
 macro_rules! command {

@@ -36,6 +36,24 @@ pub fn supports_enable_module_command() -> bool {
     server_version().0 >= (7, 0)
 }
 
+/// The command name a wrong-arity reply carries: `RedisModule_WrongArity` names the command as
+/// Redis knows it (lower case) on 7.0+ and Valkey, but as the client sent it on 6.x.
+pub fn arity_error_name(sent: &str) -> String {
+    if server_version().0 >= (7, 0) {
+        sent.to_lowercase()
+    } else {
+        sent.to_string()
+    }
+}
+
+/// `PEXPIRETIME` of a key, or None on servers without the command (before 7.0).
+pub fn pexpiretime(c: &mut redis::Connection, key: &[u8]) -> Option<i64> {
+    if server_version().0 < (7, 0) {
+        return None;
+    }
+    Some(cmd("PEXPIRETIME").arg(key).query(c).unwrap())
+}
+
 pub fn module_path() -> PathBuf {
     if let Ok(p) = std::env::var("SESSIONGATE_MODULE") {
         return PathBuf::from(p);
@@ -310,7 +328,7 @@ pub fn snapshot(c: &mut redis::Connection) -> Snapshot {
         .map(|k| {
             let mut h: Vec<(Vec<u8>, Vec<u8>)> = cmd("HGETALL").arg(&k).query(c).unwrap();
             h.sort();
-            let at: Option<i64> = cmd("PEXPIRETIME").arg(&k).query(c).ok();
+            let at = pexpiretime(c, &k);
             (k, h, at)
         })
         .collect()
