@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PORT ?= 6379
 MODULE := $(CURDIR)/target/release/libsessiongate.so
 
-.PHONY: run test test-matrix build deps lint lint-packaging unit integration clean
+.PHONY: run test test-matrix build deps lint lint-packaging clean
 
 run: build
 	@echo "Serving Session Gate on 127.0.0.1:$(PORT) (Ctrl-C stops it)"

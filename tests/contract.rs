@@ -37,61 +37,21 @@ fn full_session_lifecycle() {
         sign_hex(KEY, &t[3..19])
     );
 
-    let ok: String = cmd("SESSIONGATE.PSET")
-        .arg(KEY)
-        .arg(&t)
-        .arg("user")
-        .arg(r#"{"name":"John Doe"}"#)
-        .query(&mut c)
-        .unwrap();
-    assert_eq!(ok, "OK");
-    let got: Vec<u8> = cmd("SESSIONGATE.PGET")
-        .arg(KEY)
-        .arg(&t)
-        .arg("user")
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "PSET", (KEY, &t, "user", r#"{"name":"John Doe"}"#));
+    let got = pget(&mut c, (KEY, &t, "user"));
     assert_eq!(got, br#"{"name":"John Doe"}"#);
     // Overwrite.
-    let _: () = cmd("SESSIONGATE.PSET")
-        .arg(KEY)
-        .arg(&t)
-        .arg("user")
-        .arg("v2")
-        .query(&mut c)
-        .unwrap();
-    let got: Vec<u8> = cmd("SESSIONGATE.PGET")
-        .arg(KEY)
-        .arg(&t)
-        .arg("user")
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "PSET", (KEY, &t, "user", "v2"));
+    let got = pget(&mut c, (KEY, &t, "user"));
     assert_eq!(got, b"v2");
 
-    let ok: String = cmd("SESSIONGATE.EXPIRE")
-        .arg(KEY)
-        .arg(&t)
-        .arg(1000)
-        .query(&mut c)
-        .unwrap();
-    assert_eq!(ok, "OK");
-    let ok: String = cmd("SESSIONGATE.PDEL")
-        .arg(KEY)
-        .arg(&t)
-        .arg("user")
-        .query(&mut c)
-        .unwrap();
-    assert_eq!(ok, "OK");
+    ok(&mut c, "EXPIRE", (KEY, &t, 1000));
+    ok(&mut c, "PDEL", (KEY, &t, "user"));
     assert_eq!(
         err(&mut c, cmd("SESSIONGATE.PGET").arg(KEY).arg(&t).arg("user")),
         "the requested <payload_name> does not exist"
     );
-    let ok: String = cmd("SESSIONGATE.END")
-        .arg(KEY)
-        .arg(&t)
-        .query(&mut c)
-        .unwrap();
-    assert_eq!(ok, "OK");
+    ok(&mut c, "END", (KEY, &t));
     assert_eq!(
         err(&mut c, cmd("SESSIONGATE.PGET").arg(KEY).arg(&t).arg("user")),
         "the session id contained in <token> does not exist"
@@ -117,13 +77,7 @@ fn every_error_of_the_table() {
     let s = Server::start();
     let mut c = s.conn();
     let t = start(&mut c, KEY, 300);
-    let _: () = cmd("SESSIONGATE.PSET")
-        .arg(KEY)
-        .arg(&t)
-        .arg("p")
-        .arg("d")
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "PSET", (KEY, &t, "p", "d"));
     let before = snapshot(&mut c);
 
     for (name, arity) in WRONG_ARITY {
@@ -499,11 +453,7 @@ fn checks_run_in_argument_order_and_signature_before_session() {
         "<ttl> must be a valid integer that represents seconds"
     );
     // A bad signature is reported before a missing session.
-    let _: () = cmd("SESSIONGATE.END")
-        .arg(KEY)
-        .arg(&t)
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "END", (KEY, &t));
     assert_eq!(
         err(
             &mut c,
@@ -518,13 +468,7 @@ fn another_applications_key_is_refused_even_when_it_signs_the_id() {
     let s = Server::start();
     let mut c = s.conn();
     let t = start(&mut c, b"app-a", 300);
-    let _: () = cmd("SESSIONGATE.PSET")
-        .arg("app-a")
-        .arg(&t)
-        .arg("p")
-        .arg("secret")
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "PSET", ("app-a", &t, "p", "secret"));
     let before = snapshot(&mut c);
     let id = std::str::from_utf8(&t[3..19]).unwrap();
     let forge = |key: &str| format!("v1.{id}.{}", sign_hex(key.as_bytes(), id.as_bytes()));
@@ -591,12 +535,7 @@ fn another_applications_key_is_refused_even_when_it_signs_the_id() {
         foreign
     );
     assert_eq!(snapshot(&mut c), before);
-    let got: Vec<u8> = cmd("SESSIONGATE.PGET")
-        .arg("app-a")
-        .arg(&t)
-        .arg("p")
-        .query(&mut c)
-        .unwrap();
+    let got = pget(&mut c, ("app-a", &t, "p"));
     assert_eq!(got, b"secret");
 }
 
@@ -609,42 +548,15 @@ fn binary_safe_arguments() {
     let names: [&[u8]; 4] = [b"\0", b"a\0b", b"\xff\xfe\x00\x01", &[0xC3u8; 200]];
     for (i, name) in names.iter().enumerate() {
         let data = [&b"\0\xff"[..], &i.to_le_bytes(), b"\r\n-ERR"].concat();
-        let _: () = cmd("SESSIONGATE.PSET")
-            .arg(key)
-            .arg(&t)
-            .arg(*name)
-            .arg(&data)
-            .query(&mut c)
-            .unwrap();
-        let got: Vec<u8> = cmd("SESSIONGATE.PGET")
-            .arg(key)
-            .arg(&t)
-            .arg(*name)
-            .query(&mut c)
-            .unwrap();
+        ok(&mut c, "PSET", (key, &t, *name, &data));
+        let got = pget(&mut c, (key, &t, *name));
         assert_eq!(got, data);
     }
     let big: Vec<u8> = (0..8_000_000u32).map(|i| (i % 251) as u8).collect();
-    let _: () = cmd("SESSIONGATE.PSET")
-        .arg(key)
-        .arg(&t)
-        .arg("big")
-        .arg(&big)
-        .query(&mut c)
-        .unwrap();
-    let got: Vec<u8> = cmd("SESSIONGATE.PGET")
-        .arg(key)
-        .arg(&t)
-        .arg("big")
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "PSET", (key, &t, "big", &big));
+    let got = pget(&mut c, (key, &t, "big"));
     assert!(got == big, "8,000,000-byte payload came back changed");
-    let _: () = cmd("SESSIONGATE.PDEL")
-        .arg(key)
-        .arg(&t)
-        .arg(names[1])
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "PDEL", (key, &t, names[1]));
     assert_eq!(
         err(
             &mut c,
@@ -697,26 +609,9 @@ fn ttl_semantics() {
     let at1 = pexpiretime(&mut c, &k);
 
     // PSET and PDEL keep the TTL.
-    let _: () = cmd("SESSIONGATE.PSET")
-        .arg(KEY)
-        .arg(&t)
-        .arg("p")
-        .arg("d")
-        .query(&mut c)
-        .unwrap();
-    let _: () = cmd("SESSIONGATE.PDEL")
-        .arg(KEY)
-        .arg(&t)
-        .arg("p")
-        .query(&mut c)
-        .unwrap();
-    let _: () = cmd("SESSIONGATE.PSET")
-        .arg(KEY)
-        .arg(&t)
-        .arg("p")
-        .arg("d")
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "PSET", (KEY, &t, "p", "d"));
+    ok(&mut c, "PDEL", (KEY, &t, "p"));
+    ok(&mut c, "PSET", (KEY, &t, "p", "d"));
     let pttl: i64 = cmd("PTTL").arg(&k).query(&mut c).unwrap();
     assert!((90_000..=100_000).contains(&pttl), "{pttl}");
     // The exact check needs PEXPIRETIME (7.0+); 6.x has only the PTTL bounds above.
@@ -726,30 +621,15 @@ fn ttl_semantics() {
     }
 
     // EXPIRE replaces it, up and down.
-    let _: () = cmd("SESSIONGATE.EXPIRE")
-        .arg(KEY)
-        .arg(&t)
-        .arg(5000)
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "EXPIRE", (KEY, &t, 5000));
     let ttl: i64 = cmd("TTL").arg(&k).query(&mut c).unwrap();
     assert!((4990..=5000).contains(&ttl), "{ttl}");
-    let _: () = cmd("SESSIONGATE.EXPIRE")
-        .arg(KEY)
-        .arg(&t)
-        .arg(7)
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "EXPIRE", (KEY, &t, 7));
     let ttl: i64 = cmd("TTL").arg(&k).query(&mut c).unwrap();
     assert!((5..=7).contains(&ttl), "{ttl}");
 
     // EXPIRE 0 ends the session at once.
-    let _: () = cmd("SESSIONGATE.EXPIRE")
-        .arg(KEY)
-        .arg(&t)
-        .arg(0)
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "EXPIRE", (KEY, &t, 0));
     assert!(keys(&mut c).is_empty());
     assert_eq!(
         err(&mut c, cmd("SESSIONGATE.PGET").arg(KEY).arg(&t).arg("p")),
@@ -775,13 +655,7 @@ fn storage_is_one_plain_hash_without_tokens_or_signatures() {
     let mut tokens = vec![];
     for i in 0..20 {
         let t = start(&mut c, KEY, 300);
-        let _: () = cmd("SESSIONGATE.PSET")
-            .arg(KEY)
-            .arg(&t)
-            .arg("n")
-            .arg(format!("data{i}"))
-            .query(&mut c)
-            .unwrap();
+        ok(&mut c, "PSET", (KEY, &t, "n", format!("data{i}")));
         tokens.push(t);
     }
     let fingerprint = {
@@ -842,30 +716,10 @@ fn keyspace_notifications_and_plain_data_commands() {
     sub.set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .unwrap();
     let t = start(&mut c, KEY, 300);
-    let _: () = cmd("SESSIONGATE.PSET")
-        .arg(KEY)
-        .arg(&t)
-        .arg("p")
-        .arg("d")
-        .query(&mut c)
-        .unwrap();
-    let _: () = cmd("SESSIONGATE.PDEL")
-        .arg(KEY)
-        .arg(&t)
-        .arg("p")
-        .query(&mut c)
-        .unwrap();
-    let _: () = cmd("SESSIONGATE.EXPIRE")
-        .arg(KEY)
-        .arg(&t)
-        .arg(50)
-        .query(&mut c)
-        .unwrap();
-    let _: () = cmd("SESSIONGATE.END")
-        .arg(KEY)
-        .arg(&t)
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "PSET", (KEY, &t, "p", "d"));
+    ok(&mut c, "PDEL", (KEY, &t, "p"));
+    ok(&mut c, "EXPIRE", (KEY, &t, 50));
+    ok(&mut c, "END", (KEY, &t));
     let t2 = start(&mut c, KEY, 1);
     let mut events = vec![];
     while events.len() < 8 {

@@ -28,12 +28,7 @@ fn ttl_reports_seconds_left_like_redis_ttl() {
     let k = session_key_of(&mut c, &t);
     let native: i64 = cmd("TTL").arg(&k).query(&mut c).unwrap();
     assert_eq!(ttl, native);
-    let _: () = cmd("SESSIONGATE.EXPIRE")
-        .arg(KEY)
-        .arg(&t)
-        .arg(5)
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "EXPIRE", (KEY, &t, 5));
     let ttl: i64 = cmd("SESSIONGATE.TTL")
         .arg(KEY)
         .arg(&t)
@@ -72,11 +67,7 @@ fn ttl_reports_seconds_left_like_redis_ttl() {
         err(&mut c, cmd("SESSIONGATE.TTL").arg("x").arg(&t)),
         "the signature contained in <token> is invalid"
     );
-    let _: () = cmd("SESSIONGATE.END")
-        .arg(KEY)
-        .arg(&t)
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "END", (KEY, &t));
     assert_eq!(
         err(&mut c, cmd("SESSIONGATE.TTL").arg(KEY).arg(&t)),
         "the session id contained in <token> does not exist"
@@ -100,13 +91,7 @@ fn pgetall_answers_as_hgetall_in_resp2_and_resp3() {
         (b"cart", b"3 items"),
     ];
     for (n, d) in payloads {
-        let _: () = cmd("SESSIONGATE.PSET")
-            .arg(KEY)
-            .arg(&t)
-            .arg(n)
-            .arg(d)
-            .query(&mut c)
-            .unwrap();
+        ok(&mut c, "PSET", (KEY, &t, n, d));
     }
     let k = session_key_of(&mut c, &t);
     // RESP2: a flat name/data array, the fingerprint field left out.
@@ -177,42 +162,12 @@ fn info_counts_what_happened() {
     assert!(zero.values().all(|v| *v == 0), "{zero:?}");
     let t = start(&mut c, KEY, 100);
     let t2 = start(&mut c, KEY, 100);
-    let _: () = cmd("SESSIONGATE.PSET")
-        .arg(KEY)
-        .arg(&t)
-        .arg("p")
-        .arg("d")
-        .query(&mut c)
-        .unwrap();
-    let _: Vec<u8> = cmd("SESSIONGATE.PGET")
-        .arg(KEY)
-        .arg(&t)
-        .arg("p")
-        .query(&mut c)
-        .unwrap();
-    let _: () = cmd("SESSIONGATE.PDEL")
-        .arg(KEY)
-        .arg(&t)
-        .arg("p")
-        .query(&mut c)
-        .unwrap();
-    let _: () = cmd("SESSIONGATE.EXPIRE")
-        .arg(KEY)
-        .arg(&t)
-        .arg(50)
-        .query(&mut c)
-        .unwrap();
-    let _: () = cmd("SESSIONGATE.END")
-        .arg(KEY)
-        .arg(&t)
-        .query(&mut c)
-        .unwrap();
-    let _: () = cmd("SESSIONGATE.EXPIRE")
-        .arg(KEY)
-        .arg(&t2)
-        .arg(0)
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "PSET", (KEY, &t, "p", "d"));
+    let _ = pget(&mut c, (KEY, &t, "p"));
+    ok(&mut c, "PDEL", (KEY, &t, "p"));
+    ok(&mut c, "EXPIRE", (KEY, &t, 50));
+    ok(&mut c, "END", (KEY, &t));
+    ok(&mut c, "EXPIRE", (KEY, &t2, 0));
     // Rejections of each kind.
     err(&mut c, cmd("SESSIONGATE.PGET").arg(KEY).arg("bad").arg("p"));
     err(
@@ -274,13 +229,7 @@ fn load_arguments_set_the_limits_and_the_error_texts() {
     });
     let mut c = s.conn();
     let t = start(&mut c, KEY, 100);
-    let _: () = cmd("SESSIONGATE.PSET")
-        .arg(KEY)
-        .arg(&t)
-        .arg("abc")
-        .arg("0123456789")
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "PSET", (KEY, &t, "abc", "0123456789"));
     assert_eq!(
         err(
             &mut c,
@@ -428,15 +377,21 @@ fn command_metadata_and_acl_categories() {
     let Value::Array(entries) = info else {
         panic!("{text}")
     };
-    let pget = format!("{:?}", entries[0]);
-    assert!(pget.contains("readonly") && pget.contains("fast"), "{pget}");
+    let pget_info = format!("{:?}", entries[0]);
+    assert!(
+        pget_info.contains("readonly") && pget_info.contains("fast"),
+        "{pget_info}"
+    );
     let pset = format!("{:?}", entries[1]);
     assert!(pset.contains("write") && pset.contains("denyoom"), "{pset}");
     // Redis 7.0 gives module commands no ACL categories and has no call to set them.
     let (version, valkey) = server_version();
     let categories = valkey || version >= (7, 2);
     if categories {
-        assert!(pget.contains("@read") && pget.contains("@hash"), "{pget}");
+        assert!(
+            pget_info.contains("@read") && pget_info.contains("@hash"),
+            "{pget_info}"
+        );
         assert!(pset.contains("@write"), "{pset}");
     }
     let keys: Vec<Vec<u8>> = cmd("COMMAND")
@@ -449,7 +404,7 @@ fn command_metadata_and_acl_categories() {
         .unwrap();
     assert_eq!(keys, vec![b"the-token".to_vec()]);
     if major >= 7 {
-        assert!(pget.contains("int(4)"), "arity: {pget}");
+        assert!(pget_info.contains("int(4)"), "arity: {pget_info}");
         let docs: Value = cmd("COMMAND")
             .arg("DOCS")
             .arg("sessiongate.pset")
@@ -470,13 +425,7 @@ fn command_metadata_and_acl_categories() {
     // ACL: a reader may PGET and TTL, not PSET or START (by category where the server has
     // module categories, else by command name).
     let t = start(&mut c, KEY, 100);
-    let _: () = cmd("SESSIONGATE.PSET")
-        .arg(KEY)
-        .arg(&t)
-        .arg("p")
-        .arg("d")
-        .query(&mut c)
-        .unwrap();
+    ok(&mut c, "PSET", (KEY, &t, "p", "d"));
     let rules: &[&str] = if categories {
         &["+@read"]
     } else {
@@ -493,12 +442,7 @@ fn command_metadata_and_acl_categories() {
         .unwrap();
     let mut r = s.conn();
     let _: () = cmd("AUTH").arg("reader").arg("pw").query(&mut r).unwrap();
-    let got: Vec<u8> = cmd("SESSIONGATE.PGET")
-        .arg(KEY)
-        .arg(&t)
-        .arg("p")
-        .query(&mut r)
-        .unwrap();
+    let got = pget(&mut r, (KEY, &t, "p"));
     assert_eq!(got, b"d");
     let _: i64 = cmd("SESSIONGATE.TTL")
         .arg(KEY)

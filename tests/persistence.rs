@@ -12,48 +12,21 @@ fn workload(c: &mut redis::Connection) -> Vec<Vec<u8>> {
     let mut live = vec![];
     for i in 0..60u32 {
         let t = start(c, KEY, 1000 + i as i64);
-        let _: () = cmd("SESSIONGATE.PSET")
-            .arg(KEY)
-            .arg(&t)
-            .arg("user")
-            .arg(format!("u{i}"))
-            .query(c)
-            .unwrap();
-        let _: () = cmd("SESSIONGATE.PSET")
-            .arg(KEY)
-            .arg(&t)
-            .arg(b"bin\0\xff")
-            .arg(vec![i as u8; 300])
-            .query(c)
-            .unwrap();
+        ok(c, "PSET", (KEY, &t, "user", format!("u{i}")));
+        ok(c, "PSET", (KEY, &t, b"bin\0\xff", vec![i as u8; 300]));
         match i % 4 {
             0 => {
-                let _: () = cmd("SESSIONGATE.PDEL")
-                    .arg(KEY)
-                    .arg(&t)
-                    .arg("user")
-                    .query(c)
-                    .unwrap();
+                ok(c, "PDEL", (KEY, &t, "user"));
             }
             1 => {
-                let _: () = cmd("SESSIONGATE.EXPIRE")
-                    .arg(KEY)
-                    .arg(&t)
-                    .arg(5000)
-                    .query(c)
-                    .unwrap();
+                ok(c, "EXPIRE", (KEY, &t, 5000));
             }
             2 => {
-                let _: () = cmd("SESSIONGATE.END").arg(KEY).arg(&t).query(c).unwrap();
+                ok(c, "END", (KEY, &t));
                 continue;
             }
             _ => {
-                let _: () = cmd("SESSIONGATE.EXPIRE")
-                    .arg(KEY)
-                    .arg(&t)
-                    .arg(0)
-                    .query(c)
-                    .unwrap();
+                ok(c, "EXPIRE", (KEY, &t, 0));
                 continue;
             }
         }
@@ -80,21 +53,9 @@ fn assert_no_secrets(bytes: &[u8], tokens: &[Vec<u8>], what: &str) {
 #[test]
 fn replica_without_the_module_ends_with_identical_sessions() {
     let master = Server::with_args(&["--repl-diskless-sync-delay", "0"]);
-    let replica = Server::with(Options {
-        args: vec![
-            "--replicaof".into(),
-            "127.0.0.1".into(),
-            master.port.to_string(),
-        ],
-        with_module: false,
-        ..Options::default()
-    });
+    let replica = start_replica(&master, false);
     let mut m = master.conn();
     let mut r = replica.conn();
-    wait_until("the replica link", Duration::from_secs(20), || {
-        let info: String = cmd("INFO").arg("replication").query(&mut r).unwrap();
-        info.contains("master_link_status:up")
-    });
     let tokens = workload(&mut m);
     let acked: i64 = cmd("WAIT").arg(1).arg(10_000).query(&mut m).unwrap();
     assert_eq!(acked, 1);
@@ -110,20 +71,7 @@ fn replica_without_the_module_ends_with_identical_sessions() {
 #[test]
 fn replica_sees_native_commands_only() {
     let master = Server::with_args(&["--repl-diskless-sync-delay", "0"]);
-    let replica = Server::with(Options {
-        args: vec![
-            "--replicaof".into(),
-            "127.0.0.1".into(),
-            master.port.to_string(),
-        ],
-        with_module: false,
-        ..Options::default()
-    });
-    let mut r = replica.conn();
-    wait_until("the replica link", Duration::from_secs(20), || {
-        let info: String = cmd("INFO").arg("replication").query(&mut r).unwrap();
-        info.contains("master_link_status:up")
-    });
+    let replica = start_replica(&master, false);
     let mut mon = replica.conn();
     let _: () = cmd("MONITOR").query(&mut mon).unwrap();
     let mut m = master.conn();
@@ -164,12 +112,7 @@ fn aof_restart_keeps_every_session_and_no_secret() {
     let mut c = s.conn();
     assert_eq!(snapshot(&mut c), before);
     for t in &tokens {
-        let _: Vec<u8> = cmd("SESSIONGATE.PGET")
-            .arg(KEY)
-            .arg(t)
-            .arg(b"bin\0\xff")
-            .query(&mut c)
-            .unwrap();
+        let _ = pget(&mut c, (KEY, t, b"bin\0\xff"));
     }
     let mut aof = Vec::new();
     let mut stack = vec![s.dir.clone()];
@@ -204,12 +147,7 @@ fn rdb_restart_keeps_every_session() {
     let mut c = s.conn();
     assert_eq!(snapshot(&mut c), before);
     for t in &tokens {
-        let _: Vec<u8> = cmd("SESSIONGATE.PGET")
-            .arg(KEY)
-            .arg(t)
-            .arg(b"bin\0\xff")
-            .query(&mut c)
-            .unwrap();
+        let _ = pget(&mut c, (KEY, t, b"bin\0\xff"));
     }
     let rdb = std::fs::read(s.dir.join("dump.rdb")).unwrap();
     assert_no_secrets(&rdb, &tokens, "the RDB file");

@@ -333,3 +333,39 @@ pub fn snapshot(c: &mut redis::Connection) -> Snapshot {
         })
         .collect()
 }
+
+/// Runs `SESSIONGATE.<name>` with `args` and checks it answered `OK`.
+pub fn ok(c: &mut redis::Connection, name: &str, args: impl redis::ToRedisArgs) {
+    let reply: String = cmd(&format!("SESSIONGATE.{name}"))
+        .arg(args)
+        .query(c)
+        .unwrap_or_else(|e| panic!("SESSIONGATE.{name}: {e}"));
+    assert_eq!(reply, "OK", "SESSIONGATE.{name}");
+}
+
+/// `SESSIONGATE.PGET` with `args`; the payload.
+pub fn pget(c: &mut redis::Connection, args: impl redis::ToRedisArgs) -> Vec<u8> {
+    cmd("SESSIONGATE.PGET")
+        .arg(args)
+        .query(c)
+        .unwrap_or_else(|e| panic!("SESSIONGATE.PGET: {e}"))
+}
+
+/// A server replicating `master` (without the module unless `with_module`), its link up.
+pub fn start_replica(master: &Server, with_module: bool) -> Server {
+    let replica = Server::with(Options {
+        args: vec![
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            master.port.to_string(),
+        ],
+        with_module,
+        ..Options::default()
+    });
+    let mut r = replica.conn();
+    wait_until("the replica link", Duration::from_secs(20), || {
+        let info: String = cmd("INFO").arg("replication").query(&mut r).unwrap();
+        info.contains("master_link_status:up")
+    });
+    replica
+}
