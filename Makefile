@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PORT ?= 6379
 MODULE := $(CURDIR)/target/release/libsessiongate.so
 
-.PHONY: run test build deps lint unit integration clean
+.PHONY: run test build deps lint unit integration clean soak
 
 run: build
 	@echo "Serving Session Gate on 127.0.0.1:$(PORT) (Ctrl-C stops it)"
@@ -14,6 +14,11 @@ build: deps
 
 test: deps lint build
 	cargo test --release
+
+# Bounded fuzzing (cargo fuzz, 30 s per target) and the long run under valgrind; see
+# scripts/soak.sh and the README's "Security and hardening".
+soak: deps build
+	./scripts/soak.sh
 
 lint:
 	cargo fmt --all -- --check

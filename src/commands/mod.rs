@@ -3,6 +3,8 @@
 
 mod end;
 mod expire;
+#[cfg(feature = "panic-test")]
+mod panic_test;
 mod pdel;
 mod pget;
 mod pset;
@@ -49,6 +51,8 @@ command!(pset_cmd, 5, pset::run);
 command!(pget_cmd, 4, pget::run);
 command!(pdel_cmd, 4, pdel::run);
 command!(end_cmd, 3, end::run);
+#[cfg(feature = "panic-test")]
+command!(panic_cmd, 3, panic_test::run);
 
 type CmdFn = extern "C" fn(Ctx, *mut RStr, c_int) -> c_int;
 
@@ -63,7 +67,14 @@ const COMMANDS: [(&CStr, CmdFn, &CStr, c_int); 6] = [
 ];
 
 pub fn register(ctx: Ctx) -> Result<(), String> {
-    for (name, func, flags, key) in COMMANDS {
+    #[cfg(feature = "panic-test")]
+    let commands =
+        COMMANDS
+            .into_iter()
+            .chain([(c"sessiongate.__panic", panic_cmd as CmdFn, c"write", 2)]);
+    #[cfg(not(feature = "panic-test"))]
+    let commands = COMMANDS;
+    for (name, func, flags, key) in commands {
         // SAFETY: all strings are NUL-terminated and static.
         let status = unsafe {
             raw::RedisModule_CreateCommand.unwrap()(
