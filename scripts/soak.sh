@@ -6,9 +6,11 @@
 #     them (-Zsanitizer=address included). Crashes are kept in fuzz/artifacts/<target>/.
 #  2. valgrind: tests/hardening_long_run.rs with $VALGRIND_CYCLES (default 10000) cycles
 #     against redis-server under memcheck, with the module built with `system-alloc`, so its
-#     Rust allocations go through malloc where memcheck sees them (Redis' own jemalloc heap is
-#     invisible to memcheck; used_memory covers it in the same test). Fails on any memcheck
-#     error or definite leak.
+#     Rust allocations go straight to malloc, where memcheck sees them whatever allocator the
+#     server was built with. (Debian's redis-server links the system libjemalloc, whose malloc
+#     memcheck replaces, so Redis' own heap is checked too; the "possibly lost" blocks it
+#     reports are Redis' load-time structures, held through interior pointers.) Fails on any
+#     memcheck error or definite leak.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
