@@ -1,10 +1,9 @@
-# Session Gate: `make run` serves the module on 127.0.0.1:6379, `make test` runs every test,
-# `make test-matrix` runs the integration tests against every supported server (see README).
+# Session Gate: `make run` serves the module on 127.0.0.1:6379, `make test` runs every test.
 SHELL := /bin/bash
 PORT ?= 6379
 MODULE := $(CURDIR)/target/release/libsessiongate.so
 
-.PHONY: run test test-matrix build deps lint lint-packaging clean
+.PHONY: run test check test-matrix soak build deps lint lint-packaging clean
 
 run: build
 	@echo "Serving Session Gate on 127.0.0.1:$(PORT) (Ctrl-C stops it)"
@@ -13,12 +12,21 @@ run: build
 build: deps
 	cargo build --release
 
-test: deps lint build
+# Every test: `check`, then the server matrix, then the soak (fuzzing, long run under valgrind).
+test: check test-matrix soak
+
+# Lint, unit and integration tests against the default redis-server: the quick loop.
+check: deps lint build
 	cargo test --release
 
 # Redis 6.2, 7.0 (Debian), Valkey 8.1 and 9.1; set REDIS_SERVERS="bin1 bin2" to test others.
 test-matrix: deps build
 	./scripts/test-matrix.sh
+
+# Bounded fuzzing (cargo fuzz, 30 s per target) and the long run under valgrind; see
+# scripts/soak.sh and the README's "Security and hardening".
+soak: deps build
+	./scripts/soak.sh
 
 lint:
 	cargo fmt --all -- --check

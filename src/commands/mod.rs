@@ -4,6 +4,8 @@
 mod docs;
 mod end;
 mod expire;
+#[cfg(feature = "panic-test")]
+mod panic_test;
 mod pdel;
 mod pget;
 mod pgetall;
@@ -67,6 +69,8 @@ command!(pdel_cmd, 4, pdel::run);
 command!(end_cmd, 3, end::run);
 command!(ttl_cmd, 3, ttl::run);
 command!(pgetall_cmd, 3, pgetall::run);
+#[cfg(feature = "panic-test")]
+command!(panic_cmd, 3, panic_test::run);
 
 type CmdFn = extern "C" fn(Ctx, *mut RStr, c_int) -> c_int;
 
@@ -149,10 +153,28 @@ const COMMANDS: [Command; 8] = [
     },
 ];
 
+/// Test builds only (feature `panic-test`): a command that panics inside the guard.
+#[cfg(feature = "panic-test")]
+const TEST_ONLY: [Command; 1] = [Command {
+    name: c"sessiongate.__panic",
+    func: panic_cmd,
+    acl: c"write",
+    flags: c"write",
+    arity: 3,
+    doc: Doc {
+        summary: c"Test only: panics with the session key open.",
+        complexity: c"O(1)",
+        args: &[],
+        key_flags: docs::UPDATE,
+    },
+}];
+#[cfg(not(feature = "panic-test"))]
+const TEST_ONLY: [Command; 0] = [];
+
 /// Registers every command; returns whether the server took their metadata too.
 pub fn register(ctx: Ctx) -> Result<bool, String> {
     let mut documented = true;
-    for c in &COMMANDS {
+    for c in COMMANDS.iter().chain(&TEST_ONLY) {
         let key = if c.doc.key_flags == 0 { 0 } else { 2 };
         // SAFETY: all strings are NUL-terminated and static.
         let status = unsafe {
