@@ -368,9 +368,12 @@ fn promoted_replica_serves_every_session_it_acknowledged() {
         .find(|(_, s)| s.complete && !s.ended)
         .unwrap();
     let (name, data) = st.payloads.iter().next().unwrap();
-    assert_eq!(pget(&mut r, t, name), Reply::Bulk(data.clone()));
+    assert_eq!(pget_reply(&mut r, t, name), Reply::Bulk(data.clone()));
     pset(&mut r, t, b"after-failover", b"yes");
     let t2 = start(&mut r, KEY, 60);
     pset(&mut r, &t2, b"new", b"session");
-    assert_eq!(pget(&mut r, &t2, b"new"), Reply::Bulk(b"session".to_vec()));
+    assert_eq!(
+        pget_reply(&mut r, &t2, b"new"),
+        Reply::Bulk(b"session".to_vec())
+    );
 }

@@ -491,7 +491,10 @@ fn random_commands_get_well_formed_replies_and_the_server_stays_up() {
     // The module still works normally afterwards.
     let t = start(&mut c, KEY, 60);
     pset(&mut c, &t, b"after", b"fuzz");
-    assert_eq!(pget(&mut c, &t, b"after"), Reply::Bulk(b"fuzz".to_vec()));
+    assert_eq!(
+        pget_reply(&mut c, &t, b"after"),
+        Reply::Bulk(b"fuzz".to_vec())
+    );
     println!("{sent} random commands; replies by kind:");
     for (label, n) in &counts {
         println!("  {n:>7}  {label}");

@@ -61,7 +61,11 @@ fn concurrent_clients_mixing_all_commands_lose_no_payload() {
                                 Some(d) => Reply::Bulk(d.clone()),
                                 None => Reply::Error(NO_PAYLOAD.into()),
                             };
-                            assert_eq!(pget(&mut c, t, &field), want, "client {me} lost a payload");
+                            assert_eq!(
+                                pget_reply(&mut c, t, &field),
+                                want,
+                                "client {me} lost a payload"
+                            );
                         }
                         6 => {
                             let r =
@@ -98,7 +102,7 @@ fn concurrent_clients_mixing_all_commands_lose_no_payload() {
                                 r == Reply::Ok || r == Reply::Error(NO_SESSION.into()),
                                 "{r:?}"
                             );
-                            let r = pget(&mut c, &pt, b"shared");
+                            let r = pget_reply(&mut c, &pt, b"shared");
                             assert!(
                                 matches!(&r, Reply::Bulk(d) if d.len() == 64)
                                     || r == Reply::Error(NO_SESSION.into())

@@ -80,7 +80,10 @@ fn noeviction_refuses_start_and_pset_but_serves_reads_and_end() {
 
     // Reads and the writes that free memory keep working.
     for (i, t) in sessions.iter().enumerate() {
-        assert_eq!(pget(&mut c, t, b"user"), Reply::Bulk(vec![i as u8; 500]));
+        assert_eq!(
+            pget_reply(&mut c, t, b"user"),
+            Reply::Bulk(vec![i as u8; 500])
+        );
     }
     let r = one(
         &mut c,
@@ -99,15 +102,21 @@ fn noeviction_refuses_start_and_pset_but_serves_reads_and_end() {
     );
     assert_eq!(r, Reply::Ok, "PDEL under OOM");
     assert_eq!(
-        pget(&mut c, &sessions[1], b"cart"),
+        pget_reply(&mut c, &sessions[1], b"cart"),
         Reply::Error(NO_PAYLOAD.into())
     );
     for t in &sessions[10..] {
         assert_eq!(one(&mut c, &end_cmd(KEY, t)), Reply::Ok, "END under OOM");
-        assert_eq!(pget(&mut c, t, b"user"), Reply::Error(NO_SESSION.into()));
+        assert_eq!(
+            pget_reply(&mut c, t, b"user"),
+            Reply::Error(NO_SESSION.into())
+        );
     }
     for (i, t) in sessions[..10].iter().enumerate() {
-        assert_eq!(pget(&mut c, t, b"user"), Reply::Bulk(vec![i as u8; 500]));
+        assert_eq!(
+            pget_reply(&mut c, t, b"user"),
+            Reply::Bulk(vec![i as u8; 500])
+        );
     }
 
     // Once memory is available again, START and PSET work.
@@ -119,7 +128,10 @@ fn noeviction_refuses_start_and_pset_but_serves_reads_and_end() {
         .unwrap();
     let t = start(&mut c, KEY, 60);
     pset(&mut c, &t, b"after", b"oom");
-    assert_eq!(pget(&mut c, &t, b"after"), Reply::Bulk(b"oom".to_vec()));
+    assert_eq!(
+        pget_reply(&mut c, &t, b"after"),
+        Reply::Bulk(b"oom".to_vec())
+    );
 }
 
 /// Writes sessions of three payloads each far past `maxmemory` under `policy`, then checks that

@@ -56,7 +56,7 @@ fn a_panicking_handler_answers_an_error_and_redis_keeps_running() {
     ping(&mut other);
     let t = start(&mut other, KEY, 60);
     pset(&mut other, &t, b"p", b"v");
-    assert_eq!(pget(&mut other, &t, b"p"), Reply::Bulk(b"v".to_vec()));
+    assert_eq!(pget_reply(&mut other, &t, b"p"), Reply::Bulk(b"v".to_vec()));
     for command in [
         cmd("SESSIONGATE.EXPIRE").arg(KEY).arg(&t).arg(120).clone(),
         cmd("SESSIONGATE.PDEL").arg(KEY).arg(&t).arg("p").clone(),
@@ -74,7 +74,7 @@ fn a_panicking_handler_answers_an_error_and_redis_keeps_running() {
         .query(&mut c)
         .unwrap();
     assert_eq!(
-        pget(&mut c, &tokens[0], b"native"),
+        pget_reply(&mut c, &tokens[0], b"native"),
         Reply::Bulk(b"w".to_vec())
     );
 }
