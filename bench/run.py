@@ -559,7 +559,7 @@ def svg_chart(results):
         n = max(counts, key=lambda k: int(k))
         rows.append((f"memory/session ({int(n):,} keys)", counts[n]["memory_ratio"], [],
                      MEMORY_GOAL, True))
-    width, left, right, top, bar_h, gap = 760, 230, 40, 50, 22, 12
+    width, left, right, top, bar_h, gap = 760, 230, 40, 68, 22, 12
     scale_max = max(1.2, max(max([r[1]] + r[2]) for r in rows) * 1.05)
     plot_w = width - left - right
     height = top + len(rows) * (bar_h + gap) + 50
@@ -574,7 +574,9 @@ def svg_chart(results):
          f'Session Gate ÷ native Redis (median of rounds; dots: each round)</text>',
          f'<text x="{width / 2}" y="38" text-anchor="middle" fill="#555">'
          f'{results["machine"]["server"].split(" sha=")[0]}, {results["machine"]["nproc"]} CPUs, '
-         f'{results["machine"]["date"]}; | goal (memory: at most)</text>']
+         f'{results["machine"]["date"]}</text>',
+         f'<text x="{width / 2}" y="54" text-anchor="middle" fill="#555">'
+         f'black tick: goal (memory: at most); green: met, red: missed, blue: no goal</text>']
     tick = 0.0
     while tick <= scale_max + 1e-9:
         s.append(f'<line x1="{x(tick):.1f}" y1="{top - 4}" x2="{x(tick):.1f}" '
@@ -597,7 +599,7 @@ def svg_chart(results):
         if goal is not None:
             s.append(f'<line x1="{x(goal):.1f}" y1="{y - 3}" x2="{x(goal):.1f}" '
                      f'y2="{y + bar_h + 3}" stroke="black" stroke-width="2.5"/>')
-        s.append(f'<text x="{x(max(value, goal or 0)) + 6:.1f}" y="{y + bar_h * 0.7:.1f}">'
+        s.append(f'<text x="{x(max([value, goal or 0] + dots)) + 8:.1f}" y="{y + bar_h * 0.7:.1f}">'
                  f'{value:.2f}</text>')
     s.append(f'<text x="{left + plot_w / 2}" y="{height - 8}" text-anchor="middle" fill="#555">'
              f'ratio module ÷ native (throughput: higher is better; memory: lower is better)</text>')
