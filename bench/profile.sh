@@ -12,7 +12,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SO="$(realpath "${1:-$ROOT/target/release/libsessiongate.so}")"
-OUT="$ROOT/bench/out/profile"
+OUT="${OUT:-$ROOT/bench/out/profile}"
 N=${N:-20000}
 for tool in valgrind callgrind_control callgrind_annotate redis-server redis-benchmark redis-cli; do
   command -v "$tool" >/dev/null || { echo "$tool not found (apt-get install valgrind redis-server redis-tools)" >&2; exit 1; }

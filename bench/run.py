@@ -522,7 +522,7 @@ def report(results):
     for name, r in results["throughput"].items():
         goal = r["goal"]
         L.append(f"| {name} | {fmt_rate(r['module_median'])} | {fmt_rate(r['native_median'])} | "
-                 f"**{r['ratio_median']:.2f}** | {min(r['ratios']):.2f}–{max(r['ratios']):.2f} | "
+                 f"**{r['ratio_median']:.3f}** | {min(r['ratios']):.2f}–{max(r['ratios']):.2f} | "
                  f"{'≥ %.2f' % goal if goal else '–'} | {verdict(r['ratio_median'], goal)} |")
     L.append("")
     L.append("### Memory and session count (one 100-byte payload per session)")
@@ -562,7 +562,7 @@ def svg_chart(results):
         rows.append((f"memory/session ({int(n):,} keys)", counts[n]["memory_ratio"], [],
                      MEMORY_GOAL, True))
     width, left, right, top, bar_h, gap = 760, 230, 40, 68, 22, 12
-    scale_max = max(1.2, max(max([r[1]] + r[2]) for r in rows) * 1.05)
+    scale_max = max(1.2, max((max([r[1]] + r[2]) for r in rows), default=1) * 1.05)
     plot_w = width - left - right
     height = top + len(rows) * (bar_h + gap) + 50
 
@@ -602,7 +602,7 @@ def svg_chart(results):
             s.append(f'<line x1="{x(goal):.1f}" y1="{y - 3}" x2="{x(goal):.1f}" '
                      f'y2="{y + bar_h + 3}" stroke="black" stroke-width="2.5"/>')
         s.append(f'<text x="{x(max([value, goal or 0] + dots)) + 8:.1f}" y="{y + bar_h * 0.7:.1f}">'
-                 f'{value:.2f}</text>')
+                 f'{value:.3f}</text>')
     s.append(f'<text x="{left + plot_w / 2}" y="{height - 8}" text-anchor="middle" fill="#555">'
              f'ratio module ÷ native (throughput: higher is better; memory: lower is better)</text>')
     s.append("</svg>")
@@ -622,8 +622,16 @@ def main():
     p.add_argument("--size-rounds", type=int, default=5,
                    help="rounds of the payload-size and session-count sections")
     p.add_argument("--counts", default="10000,1000000", help="session counts, comma-separated")
+    p.add_argument("--only", default="throughput,count,sizes",
+                   help="sections to run, comma-separated: throughput, count, sizes")
     p.add_argument("--quick", action="store_true", help="a short smoke run (figures are rough)")
+    p.add_argument("--render", metavar="RESULTS_JSON",
+                   help="only rewrite report.md and ratios.svg in --out from a results.json")
     opt = p.parse_args()
+    if opt.render:
+        results = json.loads(Path(opt.render).read_text())
+        write_outputs(results, Path(opt.out))
+        return
     if opt.quick:
         opt.rounds, opt.requests, opt.pipe_requests, opt.size_rounds = 2, 50_000, 20_000, 1
         opt.counts = "10000,100000"
@@ -646,28 +654,36 @@ def main():
     started = time.monotonic()
     results = {"machine": machine_info(), "options": {
         k: getattr(opt, k) for k in ("rounds", "requests", "clients", "pipeline",
-                                     "pipe_requests", "size_rounds", "counts")}}
+                                     "pipe_requests", "size_rounds", "counts", "only")}}
     srv = Server(opt.module)
     try:
         log(f"redis-server with {opt.module} on 127.0.0.1:{srv.port}")
         filler = Filler(srv.client)
-        log("throughput, alternating rounds:")
-        results["throughput"] = throughput(srv, filler, opt, log)
-        log("memory and session count:")
-        results["count"] = memory_and_count(srv, filler, opt, log)
-        log("payload size:")
-        results["sizes"] = payload_sizes(srv, filler, opt, log)
+        sections = opt.only.split(",")
+        results["throughput"], results["count"], results["sizes"] = {}, {}, {}
+        if "throughput" in sections:
+            log("throughput, alternating rounds:")
+            results["throughput"] = throughput(srv, filler, opt, log)
+        if "count" in sections:
+            log("memory and session count:")
+            results["count"] = memory_and_count(srv, filler, opt, log)
+        if "sizes" in sections:
+            log("payload size:")
+            results["sizes"] = payload_sizes(srv, filler, opt, log)
     finally:
         srv.stop()
     results["seconds"] = round(time.monotonic() - started, 1)
-    out = Path(opt.out)
+    write_outputs(results, Path(opt.out))
+
+
+def write_outputs(results, out):
     out.mkdir(parents=True, exist_ok=True)
     text = report(results) + f"\nWhole run: {results['seconds']} s.\n"
     (out / "report.md").write_text(text)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "ratios.svg").write_text(svg_chart(results))
     print(text)
-    log(f"written: {out}/report.md, results.json, ratios.svg")
+    print(f"written: {out}/report.md, results.json, ratios.svg", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,9 @@ fn main() {
     bench(&filter, "slot::key_slot (token)", || {
         black_box(slot::key_slot(black_box(&tok)));
     });
+    bench(&filter, "slot::token_slot (parsed token)", || {
+        black_box(slot::token_slot(black_box(&tok)));
+    });
     bench(&filter, "slot::crc16 (84 bytes)", || {
         black_box(slot::crc16(black_box(&tok)));
     });
@@ -124,7 +127,7 @@ fn main() {
     bench(&filter, "hot path: PGET's pure part", || {
         let t = black_box(&tok[..]);
         let p = token::parse(t).unwrap();
-        let s = slot::key_slot(t);
+        let s = slot::token_slot(t);
         let fp = keycache::with_sign_key(black_box(key), |k| {
             token::verify(&k.mac, &p).map(|()| k.fingerprint)
         })
