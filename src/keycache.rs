@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use hmac::Mac;
 
@@ -31,18 +32,27 @@ impl SignKey {
 
 #[derive(Default)]
 pub struct Cache {
-    map: HashMap<Box<[u8]>, SignKey>,
+    map: HashMap<Box<[u8]>, Rc<SignKey>>,
+    /// The sign key of the last call and its state: applications use one or a few sign keys,
+    /// so most calls are answered by comparing the key with the last one, without hashing it.
+    last_key: Vec<u8>,
+    last: Option<Rc<SignKey>>,
 }
 
 impl Cache {
     pub fn get(&mut self, key: &[u8]) -> &SignKey {
-        if !self.map.contains_key(key) {
-            if self.map.len() >= CAPACITY {
-                self.map.clear();
+        if self.last.is_none() || self.last_key != key {
+            if !self.map.contains_key(key) {
+                if self.map.len() >= CAPACITY {
+                    self.map.clear();
+                }
+                self.map.insert(key.into(), Rc::new(SignKey::new(key)));
             }
-            self.map.insert(key.into(), SignKey::new(key));
+            self.last = Some(Rc::clone(&self.map[key]));
+            self.last_key.clear();
+            self.last_key.extend_from_slice(key);
         }
-        &self.map[key]
+        self.last.as_deref().expect("set above")
     }
 
     pub fn len(&self) -> usize {
@@ -89,5 +99,15 @@ mod tests {
             assert!(c.len() <= CAPACITY);
         }
         assert!(!c.is_empty());
+    }
+
+    #[test]
+    fn last_key_fast_path_follows_the_key() {
+        let mut c = Cache::default();
+        for key in [&b"a"[..], b"b", b"a", b"a", b"ab", b"", b"a\0", b"a"] {
+            assert_eq!(c.get(key).fingerprint, SignKey::new(key).fingerprint);
+        }
+        // The map holds each key once, whichever path answered.
+        assert_eq!(c.len(), 5);
     }
 }

@@ -133,7 +133,15 @@ impl PostponedMap {
 }
 
 pub fn reply_error(ctx: Ctx, e: &Error) -> c_int {
-    let msg = CString::new(e.message().into_owned()).unwrap_or_default();
+    let msg = e.message();
+    // Every message fits this buffer: the error path allocates nothing. (Messages hold no NUL.)
+    let mut buf = [0u8; 256];
+    if msg.len() < buf.len() {
+        buf[..msg.len()].copy_from_slice(msg.as_bytes());
+        // SAFETY: buf is NUL-terminated (zeroed past the message) and outlives the call.
+        return unsafe { raw::RedisModule_ReplyWithError.unwrap()(ctx, buf.as_ptr().cast()) };
+    }
+    let msg = CString::new(msg.into_owned()).unwrap_or_default();
     // SAFETY: msg is NUL-terminated and outlives the call.
     unsafe { raw::RedisModule_ReplyWithError.unwrap()(ctx, msg.as_ptr()) }
 }

@@ -79,22 +79,38 @@ pub fn parse(token: &[u8]) -> Result<Parsed, Error> {
         return Err(Error::TokenFormat);
     }
     let mut sig = [0u8; SIG_LEN];
+    // Decode every pair, and check once at the end: no branch per character.
+    let mut bad = 0u8;
     for (out, pair) in sig.iter_mut().zip(token[SIG_START..].chunks_exact(2)) {
-        *out = (lower_hex(pair[0]).ok_or(Error::TokenFormat)? << 4)
-            | lower_hex(pair[1]).ok_or(Error::TokenFormat)?;
+        let (hi, lo) = (LOWER_HEX[pair[0] as usize], LOWER_HEX[pair[1] as usize]);
+        bad |= hi | lo;
+        *out = (hi << 4) | (lo & 0x0f);
+    }
+    if bad & INVALID != 0 {
+        return Err(Error::TokenFormat);
     }
     let mut id = [0u8; ID_LEN];
     id.copy_from_slice(&token[PREFIX.len()..SIG_START - 1]);
     Ok(Parsed { id, sig })
 }
 
-fn lower_hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+const INVALID: u8 = 0x80;
+
+/// Lowercase hex digit -> its value; every other byte -> `INVALID`.
+const LOWER_HEX: [u8; 256] = {
+    let mut t = [INVALID; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// Constant-time check of the token's signature against the sign key.
 pub fn verify(mac: &HmacSha256, parsed: &Parsed) -> Result<(), Error> {

@@ -25,7 +25,7 @@ pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
     for _ in 0..MAX_DRAWS {
         let id = token::generate_id(&mut rng);
         let tok = token::format(&id, &token::sign(&mac, &id));
-        let slot = slot::key_slot(&tok);
+        let slot = slot::token_slot(&tok);
         if !slots.accepts(ctx, slot, &tok)? {
             continue;
         }

@@ -24,7 +24,7 @@ pub fn parse(args: &[RStr]) -> Result<TokenArgs<'_>, Error> {
     Ok(TokenArgs {
         sign_key,
         parsed,
-        slot: slot::key_slot(raw_token),
+        slot: slot::token_slot(raw_token),
     })
 }
 

@@ -1,0 +1,690 @@
+#!/usr/bin/env python3
+"""Session Gate benchmark: module commands against the native commands doing the same job.
+
+`make bench` runs this with the freshly built release module. It starts its own redis-server on
+a free loopback port (stopped on every exit path), and needs only Python 3's standard library,
+redis-server, redis-benchmark and redis-cli. Sections:
+
+1. throughput, alternating rounds (each module command right after its native counterpart):
+   redis-benchmark, pipelined, many clients, one hot key each:
+     PGET / HGET, PSET / HSET (overwrite), EXPIRE / EXPIRE, START / HSET of a fresh key;
+   redis-cli --pipe, one connection, one distinct fresh key per command (real work each time):
+     PDEL / HDEL, END / DEL.
+   The figure is the median of the per-round ratios (ops/s module / ops/s native).
+2. memory per session (one 100-byte payload) against a native hash with the same fields and a
+   TTL: used_memory delta over N keys, at 10k and 1M keys.
+3. payload size (100 B, 10 KB, 1 MB): PGET / HGET and PSET / HSET.
+4. session count (10k, 1M): random-access PGET / HGET over every key, and the cost of creating
+   the keys.
+
+Results go to bench/out/ (report.md, results.json, ratios.svg); the report is also printed.
+Timings are never pass/fail: the script fails only when a command replies an error or the
+server cannot be run.
+"""
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SIGN_KEY = "bench-sign-key"
+TTL = 100000  # seconds: nothing expires during a run
+FP = "0123456789abcdef"  # 16 bytes, the size of a session's fingerprint field
+# Native keys have the shape and length of most session keys: sessiongate:{<3-char tag>}:<id>.
+NATIVE_PREFIX = "sessionnatv:{aaa}:"
+PAYLOAD_NAME = "p"
+
+GOALS = {  # ratio -> minimum, from the design's performance goals
+    "PGET/HGET": 0.85,
+    "PSET/HSET": 0.80,
+    "EXPIRE/EXPIRE": 0.80,
+    "START/HSET": 0.50,
+}
+MEMORY_GOAL = 1.15  # module bytes per session / native bytes per hash, at most
+
+
+class ReplyError(Exception):
+    pass
+
+
+class Client:
+    """A minimal RESP2 client over one loopback connection."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.rf = self.sock.makefile("rb", buffering=1 << 20)
+
+    def close(self):
+        self.rf.close()
+        self.sock.close()
+
+    @staticmethod
+    def encode(args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            if isinstance(a, str):
+                a = a.encode()
+            elif isinstance(a, int):
+                a = b"%d" % a
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        return b"".join(out)
+
+    def read(self):
+        line = self.rf.readline()
+        if not line:
+            raise ConnectionError("the server closed the connection")
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest
+        if kind == b"-":
+            return ReplyError(rest.decode(errors="replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self.rf.read(n + 2)[:-2]
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise ConnectionError(f"unexpected reply {line[:40]!r}")
+
+    def call(self, *args):
+        self.sock.sendall(self.encode(args))
+        r = self.read()
+        if isinstance(r, ReplyError):
+            raise r
+        return r
+
+    def info(self, section):
+        text = self.call("INFO", section).decode()
+        return dict(
+            line.split(":", 1)
+            for line in text.splitlines()
+            if ":" in line and not line.startswith("#")
+        )
+
+    def used_memory(self):
+        return int(self.info("memory")["used_memory"])
+
+
+class Server:
+    """redis-server with the module on a free loopback port, in a private directory."""
+
+    def __init__(self, module):
+        self.dir = tempfile.mkdtemp(prefix="sessiongate-bench-")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.log = os.path.join(self.dir, "server.log")
+        cmd = [
+            os.environ.get("REDIS_SERVER", "redis-server"),
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", self.dir,
+            "--logfile", self.log,
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--loadmodule", str(module),
+        ]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                c = Client(self.port)
+                c.call("PING")
+                c.close()
+                break
+            except (OSError, ReplyError):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    log = Path(self.log).read_text(errors="replace") if os.path.exists(self.log) else ""
+                    self.stop()
+                    sys.exit(f"redis-server did not start:\n{log}")
+                time.sleep(0.05)
+        self.client = Client(self.port)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def tmpfile(self, name):
+        return os.path.join(self.dir, name)
+
+
+def machine_info():
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    def out(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return "unknown"
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "server": out([os.environ.get("REDIS_SERVER", "redis-server"), "--version"]),
+        "redis_benchmark": out(["redis-benchmark", "--version"]),
+        "loadavg_at_start": out(["cat", "/proc/loadavg"]),
+        "module_commit": out(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+# ---------------------------------------------------------------- measuring helpers
+
+
+def cmdstats(client):
+    stats = {}
+    for k, v in client.info("commandstats").items():
+        fields = dict(kv.split("=", 1) for kv in v.split(","))
+        stats[k.removeprefix("cmdstat_")] = fields
+    return stats
+
+
+def check_clean(client, command, expected_calls):
+    """Every call of the last run succeeded (counted by the server itself)."""
+    st = cmdstats(client).get(command.lower())
+    if st is None:
+        sys.exit(f"{command}: the server counted no call")
+    calls, failed = int(st["calls"]), int(st.get("failed_calls", 0))
+    if failed or calls < expected_calls:
+        sys.exit(f"{command}: {calls} calls, {failed} failed (expected {expected_calls} good)")
+
+
+def redis_benchmark(srv, args, n, clients, pipeline, rand_range=None):
+    """ops/s of one redis-benchmark run of the command `args`; fails on any error reply."""
+    srv.client.call("CONFIG", "RESETSTAT")
+    cmd = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(srv.port), "-n", str(n),
+           "-c", str(clients), "-P", str(pipeline), "--csv"]
+    if rand_range:
+        cmd += ["-r", str(rand_range)]
+    res = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=300)
+    if res.returncode != 0:
+        sys.exit(f"redis-benchmark failed: {res.stderr or res.stdout}")
+    row = res.stdout.strip().splitlines()[-1]
+    rps = float(row.split('","')[1])
+    check_clean(srv.client, str(args[0]), n)
+    return rps
+
+
+def write_pipe_file(path, commands):
+    with open(path, "wb") as f:
+        buf = []
+        for c in commands:
+            buf.append(Client.encode(c))
+            if len(buf) >= 4096:
+                f.write(b"".join(buf))
+                buf.clear()
+        f.write(b"".join(buf))
+
+
+def pipe_rate(srv, path, n):
+    """ops/s of `redis-cli --pipe` sending the n commands of `path` on one connection."""
+    with open(path, "rb") as f:
+        t0 = time.perf_counter()
+        res = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(srv.port), "--pipe"],
+                             stdin=f, capture_output=True, text=True, timeout=300)
+        elapsed = time.perf_counter() - t0
+    tail = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ""
+    if res.returncode != 0 or not tail.startswith("errors: 0,"):
+        sys.exit(f"redis-cli --pipe reported errors: {tail or res.stderr}")
+    return n / elapsed
+
+
+FILL_SESSIONS = """
+local out = {}
+for i = 1, tonumber(ARGV[1]) do
+  local t = redis.call('SESSIONGATE.START', ARGV[2], ARGV[3])
+  redis.call('SESSIONGATE.PSET', ARGV[2], t, ARGV[4], ARGV[5])
+  if ARGV[6] == '1' then out[i] = t end
+end
+return out
+"""
+
+FILL_NATIVE = """
+for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do
+  local k = ARGV[3] .. string.format('%016d', i)
+  redis.call('HSET', k, '', ARGV[4], ARGV[5], ARGV[6])
+  redis.call('EXPIRE', k, ARGV[7])
+end
+return 1
+"""
+
+
+class Filler:
+    """Creates sessions and native hashes server-side (Lua), in batches."""
+
+    BATCH = 10000
+
+    def __init__(self, client):
+        self.c = client
+        self.sess_sha = client.call("SCRIPT", "LOAD", FILL_SESSIONS).decode()
+        self.nat_sha = client.call("SCRIPT", "LOAD", FILL_NATIVE).decode()
+
+    def sessions(self, n, payload, want_tokens=True):
+        tokens = []
+        done = 0
+        while done < n:
+            k = min(self.BATCH, n - done)
+            r = self.c.call("EVALSHA", self.sess_sha, 0, k, SIGN_KEY, TTL, PAYLOAD_NAME,
+                            payload, "1" if want_tokens else "0")
+            tokens += r
+            done += k
+        return tokens
+
+    def native(self, n, payload, prefix=NATIVE_PREFIX, start=0):
+        """Keys prefix + 16-digit index, start..start+n-1; returns the key names."""
+        i = start
+        while i < start + n:
+            j = min(i + self.BATCH, start + n) - 1
+            self.c.call("EVALSHA", self.nat_sha, 0, i, j, prefix, FP, PAYLOAD_NAME, payload, TTL)
+            i = j + 1
+        return [f"{prefix}{k:016d}" for k in range(start, start + n)]
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+# ---------------------------------------------------------------- sections
+
+
+def throughput(srv, filler, opt, log):
+    payload = "x" * 100
+    c = srv.client
+    rows = {name: {"native": [], "module": [], "ratio": []}
+            for name in list(GOALS) + ["PDEL/HDEL", "END/DEL"]}
+
+    for rnd in range(opt.rounds):
+        # Every round starts from the same state: an empty db, one session, one native hash.
+        c.call("FLUSHALL", "SYNC")
+        token = filler.sessions(1, payload)[0].decode()
+        nkey = filler.native(1, payload)[0]
+        assert c.call("SESSIONGATE.PGET", SIGN_KEY, token, PAYLOAD_NAME) == payload.encode()
+        assert c.call("HGET", nkey, PAYLOAD_NAME) == payload.encode()
+        rnd_throughput(srv, opt, rows, token, nkey, payload)
+        rnd_pipes(srv, filler, opt, rows, payload)
+        log(f"  round {rnd + 1}/{opt.rounds}: " + ", ".join(
+            f"{k} {v['ratio'][-1]:.2f}" for k, v in rows.items()))
+    c.call("FLUSHALL", "SYNC")
+    return {
+        name: {
+            "native_median": median(r["native"]),
+            "module_median": median(r["module"]),
+            "ratio_median": median(r["ratio"]),
+            "ratios": r["ratio"],
+            "goal": GOALS.get(name),
+        }
+        for name, r in rows.items()
+    }
+
+
+def record(rows, name, native, module):
+    r = rows[name]
+    r["native"].append(native)
+    r["module"].append(module)
+    r["ratio"].append(module / native)
+
+
+def rnd_throughput(srv, opt, rows, token, nkey, payload):
+    """redis-benchmark, each module command right after the native one."""
+    bench_pairs = [
+        ("PGET/HGET", ["HGET", nkey, PAYLOAD_NAME],
+         ["SESSIONGATE.PGET", SIGN_KEY, token, PAYLOAD_NAME], None),
+        ("PSET/HSET", ["HSET", nkey, PAYLOAD_NAME, payload],
+         ["SESSIONGATE.PSET", SIGN_KEY, token, PAYLOAD_NAME, payload], None),
+        ("EXPIRE/EXPIRE", ["EXPIRE", nkey, TTL],
+         ["SESSIONGATE.EXPIRE", SIGN_KEY, token, TTL], None),
+        # START creates a key, a 16-byte field and a TTL: against HSET creating a fresh key
+        # with a 16-byte field (random key names over a range far larger than -n).
+        ("START/HSET", ["HSET", "fresh:__rand_int__", "", FP],
+         ["SESSIONGATE.START", SIGN_KEY, TTL], 10**11),
+    ]
+    for name, native, module, rr in bench_pairs:
+        nat = redis_benchmark(srv, native, opt.requests, opt.clients, opt.pipeline, rr)
+        mod = redis_benchmark(srv, module, opt.requests, opt.clients, opt.pipeline, rr)
+        record(rows, name, nat, mod)
+
+
+def rnd_pipes(srv, filler, opt, rows, payload):
+    """PDEL and END need a distinct live session per command: fresh sessions with one payload,
+    and as many native hashes of the same shape, made untimed, then deleted through
+    redis-cli --pipe (one connection, every command in flight)."""
+    n = opt.pipe_requests
+    tokens = [t.decode() for t in filler.sessions(n, payload)]
+    keys = filler.native(n, payload, start=1)
+    files = {
+        "hdel": [("HDEL", k, PAYLOAD_NAME) for k in keys],
+        "pdel": [("SESSIONGATE.PDEL", SIGN_KEY, t, PAYLOAD_NAME) for t in tokens],
+        "del": [("DEL", k) for k in keys],
+        "end": [("SESSIONGATE.END", SIGN_KEY, t) for t in tokens],
+    }
+    for name, cmds in files.items():
+        write_pipe_file(srv.tmpfile(name), cmds)
+    for name, nat, mod in (("PDEL/HDEL", "hdel", "pdel"), ("END/DEL", "del", "end")):
+        record(rows, name, pipe_rate(srv, srv.tmpfile(nat), n),
+               pipe_rate(srv, srv.tmpfile(mod), n))
+    for name in files:
+        os.remove(srv.tmpfile(name))
+
+
+def memory_and_count(srv, filler, opt, log):
+    """Memory per key and random-access reads at each session count."""
+    c = srv.client
+    payload = "x" * 100
+    out = {}
+    for n in opt.counts:
+        c.call("FLUSHALL", "SYNC")
+        base = c.used_memory()
+        t0 = time.perf_counter()
+        tokens = [t.decode() for t in filler.sessions(n, payload)]
+        sess_fill = n / (time.perf_counter() - t0)
+        sess_mem = (c.used_memory() - base) / n
+        assert c.call("DBSIZE") == n
+        # Each kind is measured from an empty db, so both pay the same dict growth.
+        c.call("FLUSHALL", "SYNC")
+        nat_base = c.used_memory()
+        t0 = time.perf_counter()
+        keys = filler.native(n, payload)
+        nat_fill = n / (time.perf_counter() - t0)
+        nat_mem = (c.used_memory() - nat_base) / n
+        tokens = [t.decode() for t in filler.sessions(n, payload)]
+        # Random-access reads over all n keys of each kind (both kinds live in the db now).
+        m = min(opt.pipe_requests, 10 * n)
+        rng = random.Random(n)
+        write_pipe_file(srv.tmpfile("hget"),
+                        (("HGET", keys[rng.randrange(n)], PAYLOAD_NAME) for _ in range(m)))
+        write_pipe_file(srv.tmpfile("pget"),
+                        (("SESSIONGATE.PGET", SIGN_KEY, tokens[rng.randrange(n)], PAYLOAD_NAME)
+                         for _ in range(m)))
+        nat, mod, ratio = [], [], []
+        for _ in range(opt.size_rounds):
+            a = pipe_rate(srv, srv.tmpfile("hget"), m)
+            b = pipe_rate(srv, srv.tmpfile("pget"), m)
+            nat.append(a)
+            mod.append(b)
+            ratio.append(b / a)
+        out[n] = {
+            "session_bytes": sess_mem,
+            "native_bytes": nat_mem,
+            "memory_ratio": sess_mem / nat_mem,
+            "session_fill_per_s": sess_fill,
+            "native_fill_per_s": nat_fill,
+            "fill_ratio": sess_fill / nat_fill,
+            "random_hget_per_s": median(nat),
+            "random_pget_per_s": median(mod),
+            "random_read_ratio": median(ratio),
+        }
+        log(f"  {n} keys: {sess_mem:.1f} B/session vs {nat_mem:.1f} B/hash "
+            f"({sess_mem / nat_mem:.3f}), random PGET/HGET {median(ratio):.2f}")
+        del tokens, keys
+    c.call("FLUSHALL", "SYNC")
+    return out
+
+
+def payload_sizes(srv, filler, opt, log):
+    c = srv.client
+    out = {}
+    # (size, redis-benchmark requests / clients / pipeline for reads, pipe commands for writes)
+    plans = [(100, opt.requests, opt.clients, opt.pipeline, opt.pipe_requests // 2),
+             (10_000, max(opt.requests // 10, 1000), opt.clients, 4, 4000),
+             (1_000_000, max(opt.requests // 1000, 100), 4, 1, 40)]
+    for size, n, clients, pipeline, m in plans:
+        c.call("FLUSHALL", "SYNC")
+        payload = "x" * size
+        token = filler.sessions(1, payload)[0].decode()
+        nkey = filler.native(1, payload)[0]
+        write_pipe_file(srv.tmpfile("hset"), [("HSET", nkey, PAYLOAD_NAME, payload)] * m)
+        write_pipe_file(srv.tmpfile("pset"),
+                        [("SESSIONGATE.PSET", SIGN_KEY, token, PAYLOAD_NAME, payload)] * m)
+        res = {"get": [], "set": [], "hget": [], "pget": [], "hset": [], "pset": []}
+        for _ in range(opt.size_rounds):
+            a = redis_benchmark(srv, ["HGET", nkey, PAYLOAD_NAME], n, clients, pipeline)
+            b = redis_benchmark(srv, ["SESSIONGATE.PGET", SIGN_KEY, token, PAYLOAD_NAME],
+                                n, clients, pipeline)
+            res["hget"].append(a)
+            res["pget"].append(b)
+            res["get"].append(b / a)
+            a = pipe_rate(srv, srv.tmpfile("hset"), m)
+            b = pipe_rate(srv, srv.tmpfile("pset"), m)
+            res["hset"].append(a)
+            res["pset"].append(b)
+            res["set"].append(b / a)
+        out[size] = {
+            "hget_per_s": median(res["hget"]),
+            "pget_per_s": median(res["pget"]),
+            "get_ratio": median(res["get"]),
+            "hset_per_s": median(res["hset"]),
+            "pset_per_s": median(res["pset"]),
+            "set_ratio": median(res["set"]),
+        }
+        log(f"  {size} B: PGET/HGET {median(res['get']):.2f}, PSET/HSET {median(res['set']):.2f}")
+        os.remove(srv.tmpfile("hset"))
+        os.remove(srv.tmpfile("pset"))
+    c.call("FLUSHALL", "SYNC")
+    return out
+
+
+# ---------------------------------------------------------------- report
+
+
+def fmt_rate(x):
+    return f"{x / 1000:,.0f}k"
+
+
+def verdict(ratio, goal, lower_is_better=False):
+    if goal is None:
+        return "(no goal)"
+    ok = ratio <= goal if lower_is_better else ratio >= goal
+    return "met" if ok else "**missed**"
+
+
+def report(results):
+    m = results["machine"]
+    o = results["options"]
+    L = []
+    L.append(f"Run {m['date']} on {m['nproc']} CPUs ({m['cpu']}), kernel {m['kernel']}, "
+             f"load average at start {m['loadavg_at_start'].split(' ')[:3]}.")
+    L.append(f"Server: `{m['server']}`; `{m['redis_benchmark']}`; module commit {m['module_commit']}.")
+    L.append(f"Options: {o['rounds']} rounds, redis-benchmark -n {o['requests']} -c {o['clients']} "
+             f"-P {o['pipeline']}; redis-cli --pipe runs of {o['pipe_requests']} commands.")
+    L.append("")
+    L.append("### Throughput (median of per-round ratios, module ÷ native)")
+    L.append("")
+    L.append("| ratio | module ops/s | native ops/s | median ratio | min–max over rounds | goal | |")
+    L.append("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+    for name, r in results["throughput"].items():
+        goal = r["goal"]
+        L.append(f"| {name} | {fmt_rate(r['module_median'])} | {fmt_rate(r['native_median'])} | "
+                 f"**{r['ratio_median']:.3f}** | {min(r['ratios']):.2f}–{max(r['ratios']):.2f} | "
+                 f"{'≥ %.2f' % goal if goal else '–'} | {verdict(r['ratio_median'], goal)} |")
+    L.append("")
+    L.append("### Memory and session count (one 100-byte payload per session)")
+    L.append("")
+    L.append("| keys | bytes/session | bytes/native hash+TTL | ratio (goal ≤ 1.15) | "
+             "creation: sessions/s | hashes/s | random PGET ÷ HGET |")
+    L.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for n, r in results["count"].items():
+        L.append(f"| {int(n):,} | {r['session_bytes']:.1f} | {r['native_bytes']:.1f} | "
+                 f"**{r['memory_ratio']:.3f}** {verdict(r['memory_ratio'], MEMORY_GOAL, True)} | "
+                 f"{fmt_rate(r['session_fill_per_s'])} | {fmt_rate(r['native_fill_per_s'])} | "
+                 f"{r['random_read_ratio']:.2f} ({fmt_rate(r['random_pget_per_s'])} vs "
+                 f"{fmt_rate(r['random_hget_per_s'])}) |")
+    L.append("")
+    L.append("### Payload size (one session, one native hash)")
+    L.append("")
+    L.append("| payload | PGET ops/s | HGET ops/s | PGET ÷ HGET | PSET ops/s | HSET ops/s | PSET ÷ HSET |")
+    L.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for size, r in results["sizes"].items():
+        size = int(size)
+        label = f"{size} B" if size < 1000 else f"{size // 1000:,} KB" if size < 10**6 else "1 MB"
+        L.append(f"| {label} | {r['pget_per_s']:,.0f} | {r['hget_per_s']:,.0f} | "
+                 f"**{r['get_ratio']:.2f}** | {r['pset_per_s']:,.0f} | {r['hset_per_s']:,.0f} | "
+                 f"**{r['set_ratio']:.2f}** |")
+    L.append("")
+    return "\n".join(L)
+
+
+def svg_chart(results):
+    """Horizontal bars of the median ratios, per-round dots, and the goals."""
+    rows = []
+    for name, r in results["throughput"].items():
+        rows.append((name + " (ops/s)", r["ratio_median"], r["ratios"], r["goal"], False))
+    counts = results["count"]
+    if counts:
+        n = max(counts, key=lambda k: int(k))
+        rows.append((f"memory/session ({int(n):,} keys)", counts[n]["memory_ratio"], [],
+                     MEMORY_GOAL, True))
+    width, left, right, top, bar_h, gap = 760, 230, 40, 68, 22, 12
+    scale_max = max(1.2, max((max([r[1]] + r[2]) for r in rows), default=1) * 1.05)
+    plot_w = width - left - right
+    height = top + len(rows) * (bar_h + gap) + 50
+
+    def x(v):
+        return left + plot_w * v / scale_max
+
+    s = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+         f'font-family="sans-serif" font-size="12">',
+         f'<rect width="{width}" height="{height}" fill="white"/>',
+         f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">'
+         f'Session Gate ÷ native Redis (median of rounds; dots: each round)</text>',
+         f'<text x="{width / 2}" y="38" text-anchor="middle" fill="#555">'
+         f'{results["machine"]["server"].split(" sha=")[0]}, {results["machine"]["nproc"]} CPUs, '
+         f'{results["machine"]["date"]}</text>',
+         f'<text x="{width / 2}" y="54" text-anchor="middle" fill="#555">'
+         f'black tick: goal (memory: at most); green: met, red: missed, blue: no goal</text>']
+    tick = 0.0
+    while tick <= scale_max + 1e-9:
+        s.append(f'<line x1="{x(tick):.1f}" y1="{top - 4}" x2="{x(tick):.1f}" '
+                 f'y2="{height - 40}" stroke="#ddd"/>')
+        s.append(f'<text x="{x(tick):.1f}" y="{height - 26}" text-anchor="middle" fill="#555">'
+                 f'{tick:.1f}</text>')
+        tick += 0.2
+    s.append(f'<line x1="{x(1):.1f}" y1="{top - 4}" x2="{x(1):.1f}" y2="{height - 40}" '
+             f'stroke="#888" stroke-dasharray="4,3"/>')
+    for i, (label, value, dots, goal, lower) in enumerate(rows):
+        y = top + i * (bar_h + gap)
+        ok = goal is None or (value <= goal if lower else value >= goal)
+        color = "#4a90d9" if goal is None else ("#3a9d5d" if ok else "#d9534f")
+        s.append(f'<text x="{left - 8}" y="{y + bar_h * 0.7:.1f}" text-anchor="end">{label}</text>')
+        s.append(f'<rect x="{left}" y="{y}" width="{x(value) - left:.1f}" height="{bar_h}" '
+                 f'fill="{color}" opacity="0.85"/>')
+        for d in dots:
+            s.append(f'<circle cx="{x(d):.1f}" cy="{y + bar_h / 2:.1f}" r="2.5" fill="#222" '
+                     f'opacity="0.6"/>')
+        if goal is not None:
+            s.append(f'<line x1="{x(goal):.1f}" y1="{y - 3}" x2="{x(goal):.1f}" '
+                     f'y2="{y + bar_h + 3}" stroke="black" stroke-width="2.5"/>')
+        s.append(f'<text x="{x(max([value, goal or 0] + dots)) + 8:.1f}" y="{y + bar_h * 0.7:.1f}">'
+                 f'{value:.3f}</text>')
+    s.append(f'<text x="{left + plot_w / 2}" y="{height - 8}" text-anchor="middle" fill="#555">'
+             f'ratio module ÷ native (throughput: higher is better; memory: lower is better)</text>')
+    s.append("</svg>")
+    return "\n".join(s) + "\n"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--module", default=str(ROOT / "target/release/libsessiongate.so"))
+    p.add_argument("--out", default=str(ROOT / "bench/out"))
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--requests", type=int, default=200_000, help="redis-benchmark -n")
+    p.add_argument("--clients", type=int, default=50, help="redis-benchmark -c")
+    p.add_argument("--pipeline", type=int, default=16, help="redis-benchmark -P")
+    p.add_argument("--pipe-requests", type=int, default=100_000,
+                   help="commands per redis-cli --pipe run")
+    p.add_argument("--size-rounds", type=int, default=5,
+                   help="rounds of the payload-size and session-count sections")
+    p.add_argument("--counts", default="10000,1000000", help="session counts, comma-separated")
+    p.add_argument("--only", default="throughput,count,sizes",
+                   help="sections to run, comma-separated: throughput, count, sizes")
+    p.add_argument("--quick", action="store_true", help="a short smoke run (figures are rough)")
+    p.add_argument("--render", metavar="RESULTS_JSON",
+                   help="only rewrite report.md and ratios.svg in --out from a results.json")
+    opt = p.parse_args()
+    if opt.render:
+        results = json.loads(Path(opt.render).read_text())
+        write_outputs(results, Path(opt.out))
+        return
+    if opt.quick:
+        opt.rounds, opt.requests, opt.pipe_requests, opt.size_rounds = 2, 50_000, 20_000, 1
+        opt.counts = "10000,100000"
+    opt.counts = [int(x) for x in opt.counts.split(",") if x]
+    for tool in ("redis-benchmark", "redis-cli", os.environ.get("REDIS_SERVER", "redis-server")):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} not found: install redis-server and redis-tools")
+    if not os.path.exists(opt.module):
+        sys.exit(f"{opt.module} is missing: run `cargo build --release` (make bench does)")
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    # Every way out (error, Ctrl-C, SIGTERM, SIGHUP) goes through the finally below.
+    def on_signal(signum, _frame):
+        raise SystemExit(128 + signum)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+    started = time.monotonic()
+    results = {"machine": machine_info(), "options": {
+        k: getattr(opt, k) for k in ("rounds", "requests", "clients", "pipeline",
+                                     "pipe_requests", "size_rounds", "counts", "only")}}
+    srv = Server(opt.module)
+    try:
+        log(f"redis-server with {opt.module} on 127.0.0.1:{srv.port}")
+        filler = Filler(srv.client)
+        sections = opt.only.split(",")
+        results["throughput"], results["count"], results["sizes"] = {}, {}, {}
+        if "throughput" in sections:
+            log("throughput, alternating rounds:")
+            results["throughput"] = throughput(srv, filler, opt, log)
+        if "count" in sections:
+            log("memory and session count:")
+            results["count"] = memory_and_count(srv, filler, opt, log)
+        if "sizes" in sections:
+            log("payload size:")
+            results["sizes"] = payload_sizes(srv, filler, opt, log)
+    finally:
+        srv.stop()
+    results["seconds"] = round(time.monotonic() - started, 1)
+    write_outputs(results, Path(opt.out))
+
+
+def write_outputs(results, out):
+    out.mkdir(parents=True, exist_ok=True)
+    text = report(results) + f"\nWhole run: {results['seconds']} s.\n"
+    (out / "report.md").write_text(text)
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "ratios.svg").write_text(svg_chart(results))
+    print(text)
+    print(f"written: {out}/report.md, results.json, ratios.svg", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
