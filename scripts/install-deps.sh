@@ -7,8 +7,11 @@ set -euo pipefail
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
+# What bindgen loads: libclang.so* or libclang-<version>.so* (not libclang-cpp, which some
+# machines have without libclang).
 if ! compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null &&
-  ! compgen -G "/usr/lib/*/libclang-*.so*" >/dev/null; then
+  ! compgen -G "/usr/lib/*/libclang-[0-9]*.so*" >/dev/null &&
+  ! compgen -G "/usr/lib/libclang.so*" >/dev/null; then
   missing+=(libclang-dev)
 fi
 for tool in rustfmt clippy-driver; do

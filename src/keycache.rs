@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use hmac::Mac;
+use subtle::ConstantTimeEq;
 
 use crate::token::HmacSha256;
 
@@ -41,7 +42,9 @@ pub struct Cache {
 
 impl Cache {
     pub fn get(&mut self, key: &[u8]) -> &SignKey {
-        if self.last.is_none() || self.last_key != key {
+        // Constant time: the last key is another client's secret.
+        let same = self.last_key.len() == key.len() && bool::from(self.last_key.ct_eq(key));
+        if self.last.is_none() || !same {
             if !self.map.contains_key(key) {
                 if self.map.len() >= CAPACITY {
                     self.map.clear();
