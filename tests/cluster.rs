@@ -610,11 +610,7 @@ fn resharding_keeps_sessions_and_start_follows_ownership() {
         for _ in 0..100 {
             let t = start(&mut dc, KEY, 600);
             assert!(moved.contains(&slot_of(&t)) && slot_of(&t) != s1);
-            let _: () = cmd("SESSIONGATE.END")
-                .arg(KEY)
-                .arg(&t)
-                .query(&mut dc)
-                .unwrap();
+            ok(&mut dc, "END", (KEY, &t));
         }
     }
 
@@ -680,11 +676,7 @@ fn resharding_keeps_sessions_and_start_follows_ownership() {
         for _ in 0..100 {
             let t = start(&mut dc, KEY, 600);
             assert!(moved.contains(&slot_of(&t)) && slot_of(&t) != s1);
-            let _: () = cmd("SESSIONGATE.END")
-                .arg(KEY)
-                .arg(&t)
-                .query(&mut dc)
-                .unwrap();
+            ok(&mut dc, "END", (KEY, &t));
         }
     }
 

@@ -14,16 +14,6 @@ const WRONG_ARITY: [(&str, usize); 6] = [
     ("SESSIONGATE.END", 3),
 ];
 
-fn token_shape_ok(t: &[u8]) -> bool {
-    t.len() == 84
-        && t.starts_with(b"v1.")
-        && t[3..19].iter().all(u8::is_ascii_alphanumeric)
-        && t[19] == b'.'
-        && t[20..]
-            .iter()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
-}
-
 #[test]
 fn full_session_lifecycle() {
     let s = Server::start();

@@ -283,16 +283,6 @@ struct Expect {
     errors: Vec<&'static str>,
 }
 
-fn token_shape_ok(t: &[u8]) -> bool {
-    t.len() == 84
-        && t.starts_with(b"v1.")
-        && t[3..19].iter().all(u8::is_ascii_alphanumeric)
-        && t[19] == b'.'
-        && t[20..]
-            .iter()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
-}
-
 /// Ok(true): a valid ttl for sure; Ok(false): valid or too large depending on the clock;
 /// Err: invalid for sure.
 fn ttl_class(t: &[u8]) -> Result<bool, ()> {

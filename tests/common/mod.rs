@@ -369,3 +369,14 @@ pub fn start_replica(master: &Server, with_module: bool) -> Server {
     });
     replica
 }
+
+/// `^v1\.[0-9a-zA-Z]{16}\.[0-9a-f]{64}$`, the token shape of the contract.
+pub fn token_shape_ok(t: &[u8]) -> bool {
+    t.len() == 84
+        && t.starts_with(b"v1.")
+        && t[3..19].iter().all(u8::is_ascii_alphanumeric)
+        && t[19] == b'.'
+        && t[20..]
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+}
