@@ -501,7 +501,9 @@ fn random_commands_get_well_formed_replies_and_the_server_stays_up() {
         CONTRACT_ERRORS[4],
         CONTRACT_ERRORS[5],
         CONTRACT_ERRORS[6],
-        CONTRACT_ERRORS[10],
+        // Not CONTRACT_ERRORS[10] (data over 8,000,000 bytes): each such payload costs 8 MB, so
+        // the generator draws few and some seeds reach none; contract.rs checks it exactly.
+        CONTRACT_ERRORS[9],
     ] {
         assert!(
             counts.get(must).copied().unwrap_or(0) > 0,
