@@ -134,7 +134,8 @@ impl PostponedMap {
 
 pub fn reply_error(ctx: Ctx, e: &Error) -> c_int {
     let msg = e.message();
-    // Every message fits this buffer: the error path allocates nothing. (Messages hold no NUL.)
+    // Every message fits this buffer, so the fixed messages reply without allocating. (Messages
+    // hold no NUL.)
     let mut buf = [0u8; 256];
     if msg.len() < buf.len() {
         buf[..msg.len()].copy_from_slice(msg.as_bytes());
