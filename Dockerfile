@@ -5,7 +5,8 @@
 #   docker run -d --name sessiongate -p 127.0.0.1:6379:6379 -v sessiongate-data:/data sessiongate
 #
 # Both stages are Debian bookworm, so the module links against the glibc the server runs on.
-# Build for another architecture with `docker buildx build --platform linux/arm64 ...`.
+# Build for another architecture with `docker buildx build --platform linux/arm64 ...` on an
+# arm64 host, or on x86_64 once QEMU's binfmt handlers are registered (docs/install.md).
 
 ARG RUST_VERSION=1
 ARG REDIS_VERSION=7.2

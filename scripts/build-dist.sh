@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds the test "dist": what the integration tests need to run with neither the source tree
+# nor cargo (the CI `images` job runs it inside each official server image; `make test-matrix`
+# runs it against each local server):
+#   <dist>/libsessiongate.so              the release module
+#   <dist>/libsessiongate-panic-test.so   the test-only build with SESSIONGATE.__PANIC
+#   <dist>/tests/<name>                   one binary per tests/<name>.rs
+#   <dist>/run-tests.sh                   scripts/run-dist-tests.sh, the runner
+#   scripts/build-dist.sh [dist dir, default: dist]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dist=${1:-dist}
+
+rm -rf "$dist"
+mkdir -p "$dist/tests"
+# The module as shipped, copied before `cargo test` (whose build of the crate, with the
+# dev-dependencies' features, lands on the same path).
+cargo build --release --locked
+cp target/release/libsessiongate.so "$dist/libsessiongate.so"
+cargo build --release --locked --features panic-test --target-dir target/panic-test
+cp target/panic-test/release/libsessiongate.so "$dist/libsessiongate-panic-test.so"
+json=$(mktemp)
+trap 'rm -f "$json"' EXIT
+cargo test --release --locked --no-run --tests --message-format=json >"$json"
+cp scripts/run-dist-tests.sh "$dist/run-tests.sh"
+# Integration-test targets are of kind "test"; the crate's unit tests (kind "lib") need no server.
+sed -n 's/.*"target":{"kind":\["test"\][^}]*"name":"\([^"]*\)".*"executable":"\([^"]*\)".*/\1 \2/p' \
+  "$json" | while read -r name exe; do
+  cp "$exe" "$dist/tests/$name"
+done
+count=$(find "$dist/tests" -type f | wc -l)
+expected=$(find tests -maxdepth 1 -name '*.rs' | wc -l)
+if [ "$count" -ne "$expected" ]; then
+  echo "build-dist: $count test binaries for $expected files tests/*.rs" >&2
+  exit 1
+fi
+echo "build-dist: $dist holds the two modules and $count test binaries"
