@@ -5,13 +5,15 @@ mod common;
 use common::*;
 use redis::Value;
 
-const WRONG_ARITY: [(&str, usize); 6] = [
+const WRONG_ARITY: [(&str, usize); 8] = [
     ("SESSIONGATE.START", 3),
     ("SESSIONGATE.EXPIRE", 4),
     ("SESSIONGATE.PSET", 5),
     ("SESSIONGATE.PGET", 4),
     ("SESSIONGATE.PDEL", 4),
     ("SESSIONGATE.END", 3),
+    ("SESSIONGATE.TTL", 3),
+    ("SESSIONGATE.PGETALL", 3),
 ];
 
 #[test]
@@ -730,30 +732,67 @@ fn keyspace_notifications_and_plain_data_commands() {
 #[test]
 fn sign_key_is_redacted_from_monitor_and_slowlog() {
     let ((major, _), _) = server_version();
+    // Every command enters the slowlog.
     let s = Server::with_args(&["--slowlog-log-slower-than", "0"]);
     let mut c = s.conn();
     let mut mon = s.conn();
     let _: () = cmd("MONITOR").query(&mut mon).unwrap_or(());
-    let _: Vec<u8> = cmd("SESSIONGATE.START")
+    let t: Vec<u8> = cmd("SESSIONGATE.START")
         .arg("very-secret-key")
         .arg(10)
         .query(&mut c)
         .unwrap();
-    let slowlog: Value = cmd("SLOWLOG").arg("GET").arg(100).query(&mut c).unwrap();
-    let text = format!("{slowlog:?}");
-    let monitor_line: String =
-        redis::FromRedisValue::from_redis_value(&mon.recv_response().unwrap()).unwrap();
-    let monitor_line =
-        if monitor_line.contains("SESSIONGATE") || monitor_line.contains("sessiongate") {
-            monitor_line
-        } else {
-            redis::FromRedisValue::from_redis_value(&mon.recv_response().unwrap()).unwrap()
-        };
-    if major >= 7 {
-        assert!(!text.contains("very-secret-key"), "{text}");
-        assert!(!monitor_line.contains("very-secret-key"), "{monitor_line}");
-        assert!(monitor_line.contains("redacted"), "{monitor_line}");
+    assert_eq!(
+        err(
+            &mut c,
+            cmd("SESSIONGATE.PGET").arg("very-secret-key").arg(&t).arg("p")
+        ),
+        "the requested <payload_name> does not exist"
+    );
+    // The arguments of each slowlog entry (id, time, duration, arguments, ...), oldest first.
+    let entries: Vec<Value> = cmd("SLOWLOG").arg("GET").arg(100).query(&mut c).unwrap();
+    let mut logged: Vec<Vec<Vec<u8>>> = entries
+        .iter()
+        .map(|e| match e {
+            Value::Array(fields) => redis::from_redis_value(&fields[3]).unwrap(),
+            other => panic!("slowlog entry {other:?}"),
+        })
+        .filter(|args: &Vec<Vec<u8>>| args[0].to_ascii_uppercase().starts_with(b"SESSIONGATE."))
+        .collect();
+    logged.reverse();
+    let key_shown: &[u8] = if major >= 7 {
+        b"(redacted)"
     } else {
+        b"very-secret-key"
+    };
+    let want: Vec<Vec<Vec<u8>>> = vec![
+        vec![b"SESSIONGATE.START".to_vec(), key_shown.to_vec(), b"10".to_vec()],
+        vec![
+            b"SESSIONGATE.PGET".to_vec(),
+            key_shown.to_vec(),
+            t.clone(),
+            b"p".to_vec(),
+        ],
+    ];
+    assert_eq!(logged, want, "the module's slowlog entries");
+
+    let mut monitor_lines = vec![];
+    while monitor_lines.len() < 2 {
+        let line: String =
+            redis::FromRedisValue::from_redis_value(&mon.recv_response().unwrap()).unwrap();
+        if line.to_uppercase().contains("SESSIONGATE.") {
+            monitor_lines.push(line);
+        }
+    }
+    for line in &monitor_lines {
+        if major >= 7 {
+            assert!(!line.contains("very-secret-key"), "{line}");
+            assert!(line.contains("\"(redacted)\""), "{line}");
+        } else {
+            assert!(line.contains("\"very-secret-key\""), "{line}");
+        }
+    }
+    if major < 7 {
         assert!(
             s.log().contains("cannot redact"),
             "6.x logs that it cannot redact"

@@ -7,19 +7,27 @@ use std::time::Duration;
 
 use common::*;
 
-/// Starts sessions and runs every kind of write on them; returns the live tokens.
-fn workload(c: &mut redis::Connection) -> Vec<Vec<u8>> {
+/// A live session after the workload: its token and every payload it must hold.
+struct Live {
+    token: Vec<u8>,
+    payloads: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// Starts sessions and runs every kind of write on them; returns the live ones.
+fn workload(c: &mut redis::Connection) -> Vec<Live> {
     let mut live = vec![];
     for i in 0..60u32 {
         let t = start(c, KEY, 1000 + i as i64);
         ok(c, "PSET", (KEY, &t, "user", format!("u{i}")));
         ok(c, "PSET", (KEY, &t, b"bin\0\xff", vec![i as u8; 300]));
+        let mut payloads = vec![(b"bin\0\xff".to_vec(), vec![i as u8; 300])];
         match i % 4 {
             0 => {
                 ok(c, "PDEL", (KEY, &t, "user"));
             }
             1 => {
                 ok(c, "EXPIRE", (KEY, &t, 5000));
+                payloads.push((b"user".to_vec(), format!("u{i}").into_bytes()));
             }
             2 => {
                 ok(c, "END", (KEY, &t));
@@ -30,9 +38,55 @@ fn workload(c: &mut redis::Connection) -> Vec<Vec<u8>> {
                 continue;
             }
         }
-        live.push(t);
+        payloads.sort();
+        live.push(Live { token: t, payloads });
     }
     live
+}
+
+/// The module serves every live session with exactly its payloads.
+fn assert_served(c: &mut redis::Connection, live: &[Live]) {
+    for s in live {
+        let flat: Vec<Vec<u8>> = cmd("SESSIONGATE.PGETALL")
+            .arg(KEY)
+            .arg(&s.token)
+            .query(c)
+            .unwrap();
+        let mut got: Vec<(Vec<u8>, Vec<u8>)> = flat
+            .chunks(2)
+            .map(|p| (p[0].clone(), p[1].clone()))
+            .collect();
+        got.sort();
+        assert_eq!(got, s.payloads);
+        let (name, data) = &s.payloads[0];
+        assert_eq!(&pget(c, (KEY, &s.token, name)), data);
+    }
+}
+
+fn tokens(live: &[Live]) -> Vec<Vec<u8>> {
+    live.iter().map(|s| s.token.clone()).collect()
+}
+
+fn persistence_field(c: &mut redis::Connection, field: &str) -> Option<String> {
+    let info: String = cmd("INFO").arg("persistence").query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+}
+
+/// How many AOF rewrites have completed: `aof_rewrites` (7.0+), else 0 or 1 from
+/// `aof_last_rewrite_time_sec` (-1 until the first).
+fn aof_rewrites(c: &mut redis::Connection) -> i64 {
+    match persistence_field(c, "aof_rewrites") {
+        Some(n) => n.parse().unwrap(),
+        None => {
+            let t: i64 = persistence_field(c, "aof_last_rewrite_time_sec")
+                .unwrap()
+                .parse()
+                .unwrap();
+            i64::from(t >= 0)
+        }
+    }
 }
 
 fn assert_no_secrets(bytes: &[u8], tokens: &[Vec<u8>], what: &str) {
@@ -56,16 +110,14 @@ fn replica_without_the_module_ends_with_identical_sessions() {
     let replica = start_replica(&master, false);
     let mut m = master.conn();
     let mut r = replica.conn();
-    let tokens = workload(&mut m);
+    workload(&mut m);
     let acked: i64 = cmd("WAIT").arg(1).arg(10_000).query(&mut m).unwrap();
     assert_eq!(acked, 1);
     let ms = snapshot(&mut m);
     assert_eq!(ms.len(), 30);
     assert_eq!(snapshot(&mut r), ms, "replica differs from master");
     assert!(ms.iter().all(|(_, _, at)| at.map_or(true, |at| at > 0)));
-    let aof_free_master_log = master.log();
-    assert!(!aof_free_master_log.contains("qwerty"));
-    let _ = tokens;
+    assert!(!master.log().contains("qwerty"));
 }
 
 #[test]
@@ -75,7 +127,7 @@ fn replica_sees_native_commands_only() {
     let mut mon = replica.conn();
     let _: () = cmd("MONITOR").query(&mut mon).unwrap();
     let mut m = master.conn();
-    let tokens = workload(&mut m);
+    let live = workload(&mut m);
     let _: i64 = cmd("WAIT").arg(1).arg(10_000).query(&mut m).unwrap();
     let _: () = cmd("SET")
         .arg("sentinel-end")
@@ -98,22 +150,20 @@ fn replica_sees_native_commands_only() {
         assert!(text.contains(native), "{native} not replicated:\n{text}");
     }
     assert!(!text.contains("\"EXPIRE\""), "relative expiry replicated");
-    assert_no_secrets(&seen, &tokens, "the replication stream");
+    assert_no_secrets(&seen, &tokens(&live), "the replication stream");
 }
 
 #[test]
 fn aof_restart_keeps_every_session_and_no_secret() {
     let mut s = Server::with_args(&["--appendonly", "yes", "--appendfsync", "always"]);
     let mut c = s.conn();
-    let tokens = workload(&mut c);
+    let live = workload(&mut c);
     let before = snapshot(&mut c);
     s.kill();
     s.restart();
     let mut c = s.conn();
     assert_eq!(snapshot(&mut c), before);
-    for t in &tokens {
-        let _ = pget(&mut c, (KEY, t, b"bin\0\xff"));
-    }
+    assert_served(&mut c, &live);
     let mut aof = Vec::new();
     let mut stack = vec![s.dir.clone()];
     while let Some(p) = stack.pop() {
@@ -124,31 +174,44 @@ fn aof_restart_keeps_every_session_and_no_secret() {
         }
     }
     assert!(!aof.is_empty(), "no AOF written");
-    assert_no_secrets(&aof, &tokens, "the AOF");
-    // A rewrite keeps them too.
-    let _: () = cmd("BGREWRITEAOF").query(&mut c).unwrap_or(());
-    wait_until("the AOF rewrite", Duration::from_secs(20), || {
-        let info: String = cmd("INFO").arg("persistence").query(&mut c).unwrap();
-        info.contains("aof_rewrite_in_progress:0") && !info.contains("aof_rewrite_scheduled:1")
+    assert_no_secrets(&aof, &tokens(&live), "the AOF");
+
+    // A rewrite keeps them too: one runs to completion, successfully, and the restart loads
+    // the rewritten file.
+    let no_rewrite_running = |c: &mut redis::Connection| {
+        persistence_field(c, "aof_rewrite_in_progress").as_deref() == Some("0")
+            && persistence_field(c, "aof_rewrite_scheduled").as_deref() != Some("1")
+    };
+    wait_until("no AOF rewrite to run", Duration::from_secs(20), || {
+        no_rewrite_running(&mut c)
     });
+    let rewrites = aof_rewrites(&mut c);
+    let reply: String = cmd("BGREWRITEAOF").query(&mut c).unwrap();
+    assert!(reply.contains("rewriting"), "{reply}");
+    wait_until("the AOF rewrite", Duration::from_secs(20), || {
+        no_rewrite_running(&mut c) && aof_rewrites(&mut c) > rewrites
+    });
+    assert_eq!(
+        persistence_field(&mut c, "aof_last_bgrewrite_status").as_deref(),
+        Some("ok")
+    );
     s.restart();
     let mut c = s.conn();
     assert_eq!(snapshot(&mut c), before);
+    assert_served(&mut c, &live);
 }
 
 #[test]
 fn rdb_restart_keeps_every_session() {
     let mut s = Server::start();
     let mut c = s.conn();
-    let tokens = workload(&mut c);
+    let live = workload(&mut c);
     let before = snapshot(&mut c);
     let _: () = cmd("SAVE").query(&mut c).unwrap();
     s.restart();
     let mut c = s.conn();
     assert_eq!(snapshot(&mut c), before);
-    for t in &tokens {
-        let _ = pget(&mut c, (KEY, t, b"bin\0\xff"));
-    }
+    assert_served(&mut c, &live);
     let rdb = std::fs::read(s.dir.join("dump.rdb")).unwrap();
-    assert_no_secrets(&rdb, &tokens, "the RDB file");
+    assert_no_secrets(&rdb, &tokens(&live), "the RDB file");
 }
