@@ -15,6 +15,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 VALGRIND_CYCLES=${VALGRIND_CYCLES:-10000}
+# Floors: a soak that ran (almost) nothing must not pass.
+floor() {
+  if ! [[ $2 =~ ^[0-9]+$ ]] || [ "$2" -lt "$3" ]; then
+    echo "soak: $1=$2 is not a number of at least $3" >&2
+    exit 1
+  fi
+}
+floor FUZZ_SECONDS "$FUZZ_SECONDS" 5
+floor VALGRIND_CYCLES "$VALGRIND_CYCLES" 1000
 
 need_apt=()
 command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
@@ -41,7 +50,12 @@ for t in token_parse args key_slot; do
     exit 1
   fi
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-  echo "fuzz $t: ${runs:-?} runs in ${FUZZ_SECONDS}s, no failure"
+  if [ "${runs:-0}" -lt 1000 ]; then
+    tail -n 30 "$log" >&2
+    echo "fuzz target $t ran ${runs:-no} inputs in ${FUZZ_SECONDS}s (log: $log)" >&2
+    exit 1
+  fi
+  echo "fuzz $t: $runs runs in ${FUZZ_SECONDS}s, no failure"
 done
 
 echo "== long run under valgrind (${VALGRIND_CYCLES} cycles)"

@@ -79,47 +79,100 @@ impl Error {
 mod tests {
     use super::*;
 
+    /// Each kind's exact reply, written out again, and its place in `ALL`. No wildcard arm: a
+    /// new kind does not compile until its text is here.
+    fn expected(e: Error) -> (usize, String) {
+        let (i, text) = match e {
+            Error::EmptySignKey => (0, "<sign_key> must have at least one character"),
+            Error::EmptyToken => (1, "<token> must have at least one character"),
+            Error::TokenFormat => (2, "<token> format is invalid"),
+            Error::InvalidTtl => (3, "<ttl> must be a valid integer that represents seconds"),
+            Error::BadSignature => (4, "the signature contained in <token> is invalid"),
+            Error::NoSession => (5, "the session id contained in <token> does not exist"),
+            Error::ForeignSession => (
+                6,
+                "the signature contained in <token> seems to be valid, but is different from the stored signature in the session",
+            ),
+            Error::EmptyPayloadName => (7, "<payload_name> must have at least one character"),
+            Error::PayloadNameTooLong { max } => {
+                return (
+                    8,
+                    format!("<payload_name> length exceeds the maximum value allowed of {max}"),
+                )
+            }
+            Error::EmptyPayloadData => (9, "<payload_data> must have at least one character"),
+            Error::PayloadDataTooLong { max } => {
+                return (
+                    10,
+                    format!("<payload_data> length exceeds the maximum value allowed of {max}"),
+                )
+            }
+            Error::NoPayload => (11, "the requested <payload_name> does not exist"),
+            Error::TryAgain => (
+                12,
+                "TRYAGAIN the session's hash slot is being imported and the session has not arrived yet",
+            ),
+            Error::NoSlots => (
+                13,
+                "ERR this cluster node serves no hash slot: send SESSIONGATE.START to a primary that serves slots",
+            ),
+            Error::ClusterDown => (14, "CLUSTERDOWN The cluster is down"),
+            Error::IdSpaceExhausted => (15, "ERR could not draw an unused session id, try again"),
+            Error::Internal => (
+                16,
+                "ERR sessiongate internal error (the command was not applied)",
+            ),
+        };
+        (i, text.to_string())
+    }
+
+    /// One value of every kind, in the order of `expected`.
+    const ALL: [Error; 17] = [
+        Error::EmptySignKey,
+        Error::EmptyToken,
+        Error::TokenFormat,
+        Error::InvalidTtl,
+        Error::BadSignature,
+        Error::NoSession,
+        Error::ForeignSession,
+        Error::EmptyPayloadName,
+        Error::PayloadNameTooLong { max: 200 },
+        Error::EmptyPayloadData,
+        Error::PayloadDataTooLong { max: 8_000_000 },
+        Error::NoPayload,
+        Error::TryAgain,
+        Error::NoSlots,
+        Error::ClusterDown,
+        Error::IdSpaceExhausted,
+        Error::Internal,
+    ];
+
     #[test]
-    fn contract_texts_are_exact() {
-        assert_eq!(
-            Error::PayloadNameTooLong { max: 200 }.message(),
-            "<payload_name> length exceeds the maximum value allowed of 200"
-        );
-        assert_eq!(
-            Error::PayloadDataTooLong { max: 8_000_000 }.message(),
-            "<payload_data> length exceeds the maximum value allowed of 8000000"
-        );
-        assert_eq!(
-            Error::ForeignSession.message(),
-            "the signature contained in <token> seems to be valid, but is different from the stored signature in the session"
-        );
-        assert!(Error::TryAgain.message().starts_with("TRYAGAIN "));
+    fn every_kind_has_its_exact_text() {
+        for (i, e) in ALL.iter().enumerate() {
+            let (place, text) = expected(*e);
+            assert_eq!(place, i, "ALL out of order at {e:?}");
+            assert_eq!(e.message(), text, "{e:?}");
+        }
+        for max in [1, 3, 65_536] {
+            assert_eq!(
+                Error::PayloadNameTooLong { max }.message(),
+                expected(Error::PayloadNameTooLong { max }).1
+            );
+            assert_eq!(
+                Error::PayloadDataTooLong { max }.message(),
+                expected(Error::PayloadDataTooLong { max }).1
+            );
+        }
     }
 
     #[test]
-    fn no_message_holds_a_newline_or_nul() {
-        let all = [
-            Error::EmptySignKey,
-            Error::EmptyToken,
-            Error::TokenFormat,
-            Error::InvalidTtl,
-            Error::BadSignature,
-            Error::NoSession,
-            Error::ForeignSession,
-            Error::EmptyPayloadName,
-            Error::PayloadNameTooLong { max: 1 },
-            Error::EmptyPayloadData,
-            Error::PayloadDataTooLong { max: 1 },
-            Error::NoPayload,
-            Error::TryAgain,
-            Error::NoSlots,
-            Error::ClusterDown,
-            Error::IdSpaceExhausted,
-            Error::Internal,
-        ];
-        for e in all {
-            let m = e.message();
-            assert!(!m.contains(['\n', '\r', '\0']), "{m}");
+    fn texts_are_distinct_single_line_error_replies() {
+        let texts: std::collections::HashSet<String> =
+            ALL.iter().map(|e| e.message().into_owned()).collect();
+        assert_eq!(texts.len(), ALL.len(), "two kinds share a text");
+        for t in &texts {
+            assert!(!t.is_empty() && !t.contains(['\n', '\r', '\0']), "{t:?}");
         }
     }
 }

@@ -49,7 +49,7 @@ struct Node {
 
 impl Node {
     fn start() -> Node {
-        let server = Server::with_port(
+        let server = Server::with_ports(
             Options {
                 args: [
                     "--cluster-enabled",
@@ -64,7 +64,7 @@ impl Node {
                 .collect(),
                 ..Options::default()
             },
-            cluster_port(),
+            cluster_port,
         );
         let id: String = cmd("CLUSTER")
             .arg("MYID")

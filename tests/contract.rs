@@ -745,7 +745,10 @@ fn sign_key_is_redacted_from_monitor_and_slowlog() {
     assert_eq!(
         err(
             &mut c,
-            cmd("SESSIONGATE.PGET").arg("very-secret-key").arg(&t).arg("p")
+            cmd("SESSIONGATE.PGET")
+                .arg("very-secret-key")
+                .arg(&t)
+                .arg("p")
         ),
         "the requested <payload_name> does not exist"
     );
@@ -766,7 +769,11 @@ fn sign_key_is_redacted_from_monitor_and_slowlog() {
         b"very-secret-key"
     };
     let want: Vec<Vec<Vec<u8>>> = vec![
-        vec![b"SESSIONGATE.START".to_vec(), key_shown.to_vec(), b"10".to_vec()],
+        vec![
+            b"SESSIONGATE.START".to_vec(),
+            key_shown.to_vec(),
+            b"10".to_vec(),
+        ],
         vec![
             b"SESSIONGATE.PGET".to_vec(),
             key_shown.to_vec(),

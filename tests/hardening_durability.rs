@@ -1,7 +1,8 @@
 //! Durability under faults. A writer thread runs session scripts (START, PSET, overwrite, PDEL,
 //! EXPIRE, END) one acknowledged command at a time and records what was acknowledged; then:
-//! - kill -9 with `appendonly yes` + `appendfsync always`: after restart every acknowledged
-//!   write is there (only the one command in flight at the kill may go either way);
+//! - kill -9 with `appendonly yes` + `appendfsync always`: after restart the whole state is
+//!   what was acknowledged: every write, each session's expiry, and no session that was not
+//!   (only the one command in flight at the kill may go either way);
 //! - BGSAVE and BGREWRITEAOF during the load: the AOF (rewritten) restores the final state
 //!   exactly, and the RDB holds every session finished before BGSAVE was sent;
 //! - a replica with the module, promoted with REPLICAOF NO ONE after its master is killed,
@@ -30,9 +31,22 @@ enum Op {
     End,
 }
 
+const START_TTL_MS: i64 = 3_600_000;
+const EXPIRE_TTL_MS: i64 = 7_200_000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 #[derive(Clone, Debug, Default)]
 struct SessionState {
     payloads: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// The absolute expiry (unix ms) lies in this range: the server set it between the send
+    /// and the acknowledgement of the START or EXPIRE.
+    expiry: (i64, i64),
     ended: bool,
     /// Its whole script was acknowledged: nothing touches it any more.
     complete: bool,
@@ -44,6 +58,8 @@ struct Model {
     /// The command sent but not acknowledged when the connection broke: (session index, op);
     /// the index is None for a START.
     pending: Option<(Option<usize>, Op)>,
+    /// When the pending command was sent (unix ms).
+    pending_since: i64,
     acked: usize,
 }
 
@@ -106,17 +122,27 @@ fn start_load(url: String, seed: u64, wait_every: Option<usize>) -> Load {
                     (Op::End, Some(t)) => end_cmd(KEY, t),
                     _ => unreachable!(),
                 };
-                m.lock().unwrap().pending = Some((idx, op.clone()));
+                let sent = now_ms();
+                {
+                    let mut model = m.lock().unwrap();
+                    model.pending = Some((idx, op.clone()));
+                    model.pending_since = sent;
+                }
                 let reply = match command.query::<redis::Value>(&mut c) {
                     Ok(v) => classify(v),
                     Err(e) if e.is_io_error() || e.is_connection_dropped() => return,
                     Err(e) => Reply::Error(error_text(&e)),
                 };
+                let acked = now_ms();
                 let mut model = m.lock().unwrap();
                 model.pending = None;
                 match (op, reply) {
                     (Op::Start, Reply::Bulk(t)) => {
-                        model.sessions.push((t, SessionState::default()));
+                        let st = SessionState {
+                            expiry: (sent + START_TTL_MS, acked + START_TTL_MS),
+                            ..SessionState::default()
+                        };
+                        model.sessions.push((t, st));
                         idx = Some(model.sessions.len() - 1);
                     }
                     (Op::Pset(n, d), Reply::Ok) => {
@@ -125,7 +151,10 @@ fn start_load(url: String, seed: u64, wait_every: Option<usize>) -> Load {
                     (Op::Pdel(n), Reply::Ok) => {
                         model.sessions[idx.unwrap()].1.payloads.remove(&n);
                     }
-                    (Op::Expire, Reply::Ok) => {}
+                    (Op::Expire, Reply::Ok) => {
+                        model.sessions[idx.unwrap()].1.expiry =
+                            (sent + EXPIRE_TTL_MS, acked + EXPIRE_TTL_MS);
+                    }
                     (Op::End, Reply::Ok) => model.sessions[idx.unwrap()].1.ended = true,
                     (op, r) => panic!("{op:?}: {r:?}"),
                 }
@@ -183,9 +212,28 @@ impl Load {
     }
 }
 
-/// Checks the server against the model. `only_complete`: check only sessions whose script was
-/// finished (a point-in-time copy may hold any prefix of the others). Returns how many
-/// sessions were checked.
+/// The range the absolute expiry (unix ms) of `key` lies in: exact with PEXPIRETIME (7.0+),
+/// else from PTTL and the clock around it.
+fn expiry_of(c: &mut redis::Connection, key: &[u8]) -> (i64, i64) {
+    if let Some(at) = pexpiretime(c, key) {
+        return (at, at);
+    }
+    let before = now_ms();
+    let pttl: i64 = cmd("PTTL").arg(key).query(c).unwrap();
+    assert!(pttl > 0, "no expiry: {pttl}");
+    (before + pttl - 1, now_ms() + pttl + 1)
+}
+
+fn overlaps(a: (i64, i64), b: (i64, i64)) -> bool {
+    a.0 <= b.1 && b.0 <= a.1
+}
+
+/// Checks the server against the model: each checked session's payloads and expiry exactly
+/// (the one command in flight may go either way). `only_complete`: check only sessions whose
+/// script was finished (a point-in-time copy may hold any prefix of the others), and allow
+/// sessions the model does not have (started after the copy's model was taken); otherwise the
+/// server must hold nothing else, bar the session of an unacknowledged START (with no
+/// payload). Returns how many sessions were checked.
 fn verify(c: &mut redis::Connection, model: &Model, only_complete: bool) -> usize {
     let by_id: HashMap<Vec<u8>, Vec<u8>> = keys(c)
         .into_iter()
@@ -232,11 +280,49 @@ fn verify(c: &mut redis::Connection, model: &Model, only_complete: bool) -> usiz
             _ => {}
         }
         assert_eq!(h, want, "session {i} differs from what was acknowledged");
+        let at = expiry_of(c, key);
+        let in_flight_expire = (
+            model.pending_since + EXPIRE_TTL_MS,
+            now_ms() + EXPIRE_TTL_MS,
+        );
+        assert!(
+            overlaps(at, st.expiry)
+                || (matches!(pending, Some(Op::Expire)) && overlaps(at, in_flight_expire)),
+            "session {i} expires at {at:?}, acknowledged {:?}",
+            st.expiry
+        );
         // And the module itself serves it.
         if let Some((n, d)) = want.iter().next() {
             reads.push((pget_cmd(KEY, tok, n), d.clone()));
         }
         checked += 1;
+    }
+    if !only_complete {
+        let known: std::collections::HashSet<&[u8]> =
+            model.sessions.iter().map(|(t, _)| &t[3..19]).collect();
+        let extra: Vec<&Vec<u8>> = by_id
+            .iter()
+            .filter(|(id, _)| !known.contains(id.as_slice()))
+            .map(|(_, k)| k)
+            .collect();
+        let unacked_start = matches!(model.pending, Some((None, Op::Start)));
+        assert!(
+            extra.is_empty() || (unacked_start && extra.len() == 1),
+            "{} session(s) nobody acknowledged: {:?}",
+            extra.len(),
+            extra
+                .iter()
+                .map(|k| String::from_utf8_lossy(k))
+                .collect::<Vec<_>>()
+        );
+        for k in extra {
+            let fields: Vec<Vec<u8>> = cmd("HKEYS").arg(k).query(c).unwrap();
+            assert_eq!(
+                fields,
+                vec![Vec::<u8>::new()],
+                "the unacknowledged START's session"
+            );
+        }
     }
     let (cmds, datas): (Vec<_>, Vec<_>) = reads.into_iter().unzip();
     for (r, d) in pipeline(c, &cmds).into_iter().zip(datas) {

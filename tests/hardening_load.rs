@@ -20,7 +20,7 @@ const STABLE: usize = 20;
 
 #[test]
 fn concurrent_clients_mixing_all_commands_lose_no_payload() {
-    let ops = env_count("SESSIONGATE_LOAD_OPS", 5000);
+    let ops = env_count("SESSIONGATE_LOAD_OPS", 5000, 500);
     let seed = rand::RngCore::next_u64(&mut rng("concurrent load"));
     let s = Server::start();
     let mut c = s.conn();

@@ -77,7 +77,7 @@ fn wait_alone(c: &mut redis::Connection) {
 
 #[test]
 fn cycles_with_wrong_keys_and_expired_tokens_leave_memory_where_it_started() {
-    let n = env_count("SESSIONGATE_CYCLES", 100_000);
+    let n = env_count("SESSIONGATE_CYCLES", 100_000, 1000);
     let mut rng = rng("long run");
     let mut s = Server::with_args(&["--slowlog-log-slower-than", "-1"]);
     let mut m = s.conn();

@@ -14,20 +14,23 @@ pub fn server_binary() -> String {
     std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_string())
 }
 
-/// (major, minor) of the server under test, and whether it is Valkey.
+/// (major, minor) of the server under test, and whether it is Valkey (asked once per process).
 pub fn server_version() -> ((u32, u32), bool) {
-    let out = Command::new(server_binary())
-        .arg("--version")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", server_binary()));
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let v = text
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("v="))
-        .unwrap_or_else(|| panic!("no version in {text:?}"));
-    let mut nums = v.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
-    let version = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
-    (version, text.to_lowercase().contains("valkey"))
+    static VERSION: std::sync::OnceLock<((u32, u32), bool)> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(|| {
+        let out = Command::new(server_binary())
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", server_binary()));
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let v = text
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("v="))
+            .unwrap_or_else(|| panic!("no version in {text:?}"));
+        let mut nums = v.split('.').map(|n| n.parse::<u32>().unwrap_or(0));
+        let version = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
+        (version, text.to_lowercase().contains("valkey"))
+    })
 }
 
 /// Redis 7.0+ and Valkey refuse `MODULE LOAD` at run time unless told otherwise; 6.x does not
@@ -133,56 +136,78 @@ impl Server {
     }
 
     pub fn with(opts: Options) -> Server {
-        Server::with_port(opts, free_port())
+        Server::with_ports(opts, free_port)
     }
 
-    /// Like `with`, on a port the caller chose (a cluster node also needs port + 10000).
+    /// Like `with`, on a port the caller chose.
     pub fn with_port(opts: Options, port: u16) -> Server {
-        let dir =
-            std::env::temp_dir().join(format!("sessiongate-test-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut args: Vec<String> = vec![
-            "--port".into(),
-            port.to_string(),
-            "--bind".into(),
-            "127.0.0.1".into(),
-            "--dir".into(),
-            dir.display().to_string(),
-            "--save".into(),
-            "".into(),
-            "--logfile".into(),
-            "server.log".into(),
-        ];
-        if opts.with_module {
-            args.push("--loadmodule".into());
-            args.push(module_path().display().to_string());
-            args.extend(opts.module_args.iter().cloned());
-        }
-        args.extend(opts.args.iter().cloned());
-        let mut s = Server {
-            port,
-            dir,
-            child: spawn(&args),
-            args,
-        };
-        s.wait_ready();
-        s
+        Server::with_ports(opts, move || port)
     }
 
-    fn wait_ready(&mut self) {
+    /// Like `with`, on ports from `next_port` (a cluster node also needs port + 10000). A free
+    /// port is only free until someone binds it: tests run in parallel, in several processes,
+    /// so when the server finds its port (or its cluster bus port) taken, it is started again
+    /// on the next port.
+    pub fn with_ports(opts: Options, mut next_port: impl FnMut() -> u16) -> Server {
+        const ATTEMPTS: usize = 20;
+        for attempt in 1..=ATTEMPTS {
+            let port = next_port();
+            let dir = std::env::temp_dir()
+                .join(format!("sessiongate-test-{}-{port}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut args: Vec<String> = vec![
+                "--port".into(),
+                port.to_string(),
+                "--bind".into(),
+                "127.0.0.1".into(),
+                "--dir".into(),
+                dir.display().to_string(),
+                "--save".into(),
+                "".into(),
+                "--logfile".into(),
+                "server.log".into(),
+            ];
+            if opts.with_module {
+                args.push("--loadmodule".into());
+                args.push(module_path().display().to_string());
+                args.extend(opts.module_args.iter().cloned());
+            }
+            args.extend(opts.args.iter().cloned());
+            let mut s = Server {
+                port,
+                dir,
+                child: spawn(&args),
+                args,
+            };
+            match s.wait_ready() {
+                Ok(()) => return s,
+                Err(log) if port_taken(&log) && attempt < ATTEMPTS => continue,
+                Err(log) => panic!("{log}"),
+            }
+        }
+        unreachable!()
+    }
+
+    /// Ok once the server this struct started answers PING (another process's server on the
+    /// same port does not count); Err with the reason and the log if it exits or times out.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(20);
+        let pid = self.child.id().to_string();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("server exited at start ({status}); log:\n{}", self.log());
+                return Err(format!(
+                    "server exited at start ({status}); log:\n{}",
+                    self.log()
+                ));
             }
-            if let Ok(mut c) = self.try_conn() {
-                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                    return;
-                }
+            if server_pid(self.port).as_deref() == Some(pid.as_str()) {
+                return Ok(());
             }
             if Instant::now() > deadline {
-                panic!("server not ready after 20 s; log:\n{}", self.log());
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(format!("server not ready after 20 s; log:\n{}", self.log()));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -215,16 +240,66 @@ impl Server {
         let _ = self.child.wait();
     }
 
-    /// Starts the same server again (same port, directory and arguments), after `kill`.
+    /// Starts the same server again (same port, directory and arguments), after `kill`. If
+    /// something else took the port meanwhile (a test probing for a free port holds it only an
+    /// instant), it tries again a few times.
     pub fn restart(&mut self) {
-        self.kill();
-        self.child = spawn(&self.args);
-        self.wait_ready();
+        for attempt in 1..=20 {
+            self.kill();
+            self.child = spawn(&self.args);
+            match self.wait_ready() {
+                Ok(()) => return,
+                Err(log) if port_taken(&log) && attempt < 20 => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(log) => panic!("restart: {log}"),
+            }
+        }
     }
 
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+}
+
+/// The `process_id` of the server answering on `port`, if one answers PING (so it is not
+/// loading its data either) and INFO within a second. A raw RESP exchange with timeouts on
+/// every step: whatever holds the port (another test's server, or a listener that never
+/// answers) cannot make the caller wait.
+fn server_pid(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    s.set_write_timeout(Some(Duration::from_secs(1))).ok()?;
+    s.write_all(b"*1\r\n$4\r\nPING\r\n*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")
+        .ok()?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        let n = s.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buf[..n]);
+        if reply.len() >= 7 && !reply.starts_with(b"+PONG\r\n") {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&reply);
+        // A whole line: "process_id:<pid>\r\n".
+        if let Some(pid) = text.split('\n').find_map(|l| l.strip_prefix("process_id:")) {
+            if pid.ends_with('\r') {
+                return Some(pid.trim().to_string());
+            }
+        }
+    }
+    None
+}
+
+/// Whether a server's start-up log says its port (or cluster bus port) was taken.
+fn port_taken(log: &str) -> bool {
+    log.contains("Address already in use")
 }
 
 fn spawn(args: &[String]) -> Child {

@@ -59,6 +59,11 @@ pub fn classify(v: Value) -> Reply {
 
 /// Sends `cmds` in one pipeline and returns every reply, errors included, in order.
 pub fn pipeline(c: &mut redis::Connection, cmds: &[redis::Cmd]) -> Vec<Reply> {
+    pipeline_values(c, cmds).into_iter().map(classify).collect()
+}
+
+/// `pipeline`, the replies as the client decoded them.
+pub fn pipeline_values(c: &mut redis::Connection, cmds: &[redis::Cmd]) -> Vec<Value> {
     if cmds.is_empty() {
         return vec![];
     }
@@ -68,9 +73,6 @@ pub fn pipeline(c: &mut redis::Connection, cmds: &[redis::Cmd]) -> Vec<Reply> {
     }
     c.req_packed_commands(&p.get_packed_pipeline(), 0, cmds.len())
         .unwrap_or_else(|e| panic!("pipeline of {} commands: {e}", cmds.len()))
-        .into_iter()
-        .map(classify)
-        .collect()
 }
 
 /// One command, any reply.
@@ -107,12 +109,19 @@ pub fn rng(what: &str) -> StdRng {
     StdRng::seed_from_u64(seed)
 }
 
-/// A count from the environment (for `make soak` and valgrind runs), else the default.
-pub fn env_count(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
+/// A count from the environment (for `make soak` and valgrind runs), else the default. A
+/// value that is not a number, or below `floor`, fails the test: a run that did (almost)
+/// nothing must not pass.
+pub fn env_count(name: &str, default: usize, floor: usize) -> usize {
+    let n = match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a count")),
+        Err(_) => default,
+    };
+    assert!(n >= floor, "{name}={n} is below the floor of {floor}");
+    n
 }
 
 pub fn pset_cmd(key: &[u8], token: &[u8], name: &[u8], data: &[u8]) -> redis::Cmd {
