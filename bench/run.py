@@ -14,8 +14,17 @@ redis-server, redis-benchmark and redis-cli. Sections:
 2. memory per session (one 100-byte payload) against a native hash with the same fields and a
    TTL: used_memory delta over N keys, at 10k and 1M keys.
 3. payload size (100 B, 10 KB, 1 MB): PGET / HGET and PSET / HSET.
-4. session count (10k, 1M): random-access PGET / HGET over every key, and the cost of creating
-   the keys.
+4. session count (10k, 1M): random-access PGET / HGET, every key read once per pass in a fresh
+   random order (at least --random-reads reads: 1 pass over 1M keys, 100 over 10k), and the
+   cost of creating the keys.
+
+How runs are timed, so that fixed costs do not pull the ratios towards 1:
+- redis-benchmark reports its own rate (its clock starts before it connects its clients); each
+  run is -n 1,000,000 requests, a second or more, so connecting weighs under 1%.
+- redis-cli --pipe runs are timed from outside (start, connect, read the file, send, and the
+  closing ECHO round trip): the median time of 9 empty --pipe runs against the same server is
+  measured first and subtracted from every run, and runs are long (300k commands, or 100-200 MB
+  of payloads), so that what remains is the commands' own time.
 
 Results go to bench/out/ (report.md, results.json, ratios.svg); the report is also printed.
 Timings are never pass/fail: the script fails only when a command replies an error or the
@@ -244,17 +253,34 @@ def write_pipe_file(path, commands):
         f.write(b"".join(buf))
 
 
-def pipe_rate(srv, path, n):
-    """ops/s of `redis-cli --pipe` sending the n commands of `path` on one connection."""
-    with open(path, "rb") as f:
-        t0 = time.perf_counter()
-        res = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(srv.port), "--pipe"],
-                             stdin=f, capture_output=True, text=True, timeout=300)
-        elapsed = time.perf_counter() - t0
+def pipe_seconds(srv, stdin):
+    """Wall time of one `redis-cli --pipe` run reading `stdin`; fails on any error reply."""
+    t0 = time.perf_counter()
+    res = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(srv.port), "--pipe"],
+                         stdin=stdin, capture_output=True, text=True, timeout=600)
+    elapsed = time.perf_counter() - t0
     tail = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ""
     if res.returncode != 0 or not tail.startswith("errors: 0,"):
         sys.exit(f"redis-cli --pipe reported errors: {tail or res.stderr}")
-    return n / elapsed
+    return elapsed
+
+
+def measure_pipe_overhead(srv, runs=9):
+    """The fixed cost of a `redis-cli --pipe` run (start, connect, the closing ECHO round trip):
+    the median of `runs` runs with nothing to send."""
+    return statistics.median(pipe_seconds(srv, subprocess.DEVNULL) for _ in range(runs))
+
+
+def pipe_rate(srv, path, n):
+    """ops/s of the n commands of `path` sent by `redis-cli --pipe` on one connection: the run's
+    wall time less the measured fixed cost of a run (srv.pipe_overhead)."""
+    with open(path, "rb") as f:
+        elapsed = pipe_seconds(srv, f)
+    if elapsed < 10 * srv.pipe_overhead:
+        print(f"warning: a --pipe run of {n} commands took {elapsed * 1000:.0f} ms, under 10x "
+              f"the fixed cost ({srv.pipe_overhead * 1000:.0f} ms): use a longer run",
+              file=sys.stderr)
+    return n / (elapsed - srv.pipe_overhead)
 
 
 FILL_SESSIONS = """
@@ -428,14 +454,23 @@ def memory_and_count(srv, filler, opt, log):
         c.call("FLUSHALL", "SYNC")
         keys = filler.native(n, payload)
         tokens = [t.decode() for t in filler.sessions(n, payload)]
-        # Random-access reads over all n keys of each kind (both kinds live in the db now).
-        m = min(opt.pipe_requests, 10 * n)
+        # Random-access reads (both kinds live in the db now): every key once per pass, each
+        # pass in a fresh random order, enough passes for at least --random-reads reads.
+        passes = -(-opt.random_reads // n)
+        m = passes * n
         rng = random.Random(n)
+
+        def shuffled_passes(items):
+            for _ in range(passes):
+                order = list(range(n))
+                rng.shuffle(order)
+                for i in order:
+                    yield items[i]
         write_pipe_file(srv.tmpfile("hget"),
-                        (("HGET", keys[rng.randrange(n)], PAYLOAD_NAME) for _ in range(m)))
+                        (("HGET", k, PAYLOAD_NAME) for k in shuffled_passes(keys)))
         write_pipe_file(srv.tmpfile("pget"),
-                        (("SESSIONGATE.PGET", SIGN_KEY, tokens[rng.randrange(n)], PAYLOAD_NAME)
-                         for _ in range(m)))
+                        (("SESSIONGATE.PGET", SIGN_KEY, t, PAYLOAD_NAME)
+                         for t in shuffled_passes(tokens)))
         nat, mod, ratio = [], [], []
         for _ in range(opt.size_rounds):
             a = pipe_rate(srv, srv.tmpfile("hget"), m)
@@ -455,6 +490,7 @@ def memory_and_count(srv, filler, opt, log):
             "random_hget_per_s": median(nat),
             "random_pget_per_s": median(mod),
             "random_read_ratio": median(ratio),
+            "random_reads": m,
         }
         log(f"  {n} keys: {sess_mem:.1f} B/session vs {nat_mem:.1f} B/hash with the payload "
             f"({sess_mem / nat_mem:.3f}), {nat_fp_mem:.1f} B/hash with the same fields "
@@ -467,10 +503,11 @@ def memory_and_count(srv, filler, opt, log):
 def payload_sizes(srv, filler, opt, log):
     c = srv.client
     out = {}
-    # (size, redis-benchmark requests / clients / pipeline for reads, pipe commands for writes)
-    plans = [(100, opt.requests, opt.clients, opt.pipeline, opt.pipe_requests // 2),
-             (10_000, max(opt.requests // 10, 1000), opt.clients, 4, 4000),
-             (1_000_000, max(opt.requests // 1000, 100), 4, 1, 40)]
+    # (size, redis-benchmark requests / clients / pipeline for reads, pipe commands for writes:
+    # 100-200 MB of payload for the large sizes, so each run lasts far longer than its setup)
+    plans = [(100, opt.requests, opt.clients, opt.pipeline, opt.pipe_requests),
+             (10_000, max(opt.requests // 10, 1000), opt.clients, 4, opt.pipe_requests // 15),
+             (1_000_000, max(opt.requests // 1000, 100), 4, 1, max(opt.pipe_requests // 1500, 20))]
     for size, n, clients, pipeline, m in plans:
         c.call("FLUSHALL", "SYNC")
         payload = "x" * size
@@ -529,7 +566,13 @@ def report(results):
              f"load average at start {m['loadavg_at_start'].split(' ')[:3]}.")
     L.append(f"Server: `{m['server']}`; `{m['redis_benchmark']}`; module commit {m['module_commit']}.")
     L.append(f"Options: {o['rounds']} rounds, redis-benchmark -n {o['requests']} -c {o['clients']} "
-             f"-P {o['pipeline']}; redis-cli --pipe runs of {o['pipe_requests']} commands.")
+             f"-P {o['pipeline']}; redis-cli --pipe runs of {o['pipe_requests']} commands; "
+             f"random reads: at least {o.get('random_reads', '?')} per run.")
+    if "pipe_overhead_ms" in results:
+        L.append(f"Each redis-cli --pipe run is its wall time less "
+                 f"{results['pipe_overhead_ms']:.1f} ms, the median of 9 empty runs (the fixed "
+                 f"cost of starting redis-cli, connecting and the closing round trip); "
+                 f"redis-benchmark figures are its own.")
     L.append("")
     L.append("### Throughput (median of per-round ratios, module ÷ native)")
     L.append("")
@@ -553,7 +596,7 @@ def report(results):
                  f"{r['native_same_fields_bytes']:.1f} | {r['memory_ratio_same_fields']:.3f} | "
                  f"{fmt_rate(r['session_fill_per_s'])} | {fmt_rate(r['native_fill_per_s'])} | "
                  f"{r['random_read_ratio']:.2f} ({fmt_rate(r['random_pget_per_s'])} vs "
-                 f"{fmt_rate(r['random_hget_per_s'])}) |")
+                 f"{fmt_rate(r['random_hget_per_s'])}; {r.get('random_reads', 0):,} reads) |")
     L.append("")
     L.append("### Payload size (one session, one native hash)")
     L.append("")
@@ -632,11 +675,14 @@ def main():
     p.add_argument("--module", default=str(ROOT / "target/release/libsessiongate.so"))
     p.add_argument("--out", default=str(ROOT / "bench/out"))
     p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--requests", type=int, default=200_000, help="redis-benchmark -n")
+    p.add_argument("--requests", type=int, default=1_000_000, help="redis-benchmark -n")
     p.add_argument("--clients", type=int, default=50, help="redis-benchmark -c")
     p.add_argument("--pipeline", type=int, default=16, help="redis-benchmark -P")
-    p.add_argument("--pipe-requests", type=int, default=100_000,
+    p.add_argument("--pipe-requests", type=int, default=300_000,
                    help="commands per redis-cli --pipe run")
+    p.add_argument("--random-reads", type=int, default=1_000_000,
+                   help="at least this many random-key reads per run of the session-count "
+                        "section (whole shuffled passes over the keys)")
     p.add_argument("--size-rounds", type=int, default=5,
                    help="rounds of the payload-size and session-count sections")
     p.add_argument("--counts", default="10000,1000000", help="session counts, comma-separated")
@@ -651,8 +697,8 @@ def main():
         write_outputs(results, Path(opt.out))
         return
     if opt.quick:
-        opt.rounds, opt.requests, opt.pipe_requests, opt.size_rounds = 2, 50_000, 20_000, 1
-        opt.counts = "10000,100000"
+        opt.rounds, opt.requests, opt.pipe_requests, opt.size_rounds = 2, 100_000, 30_000, 1
+        opt.counts, opt.random_reads = "10000,100000", 100_000
     opt.counts = [int(x) for x in opt.counts.split(",") if x]
     for tool in ("redis-benchmark", "redis-cli", os.environ.get("REDIS_SERVER", "redis-server")):
         if shutil.which(tool) is None:
@@ -672,10 +718,15 @@ def main():
     started = time.monotonic()
     results = {"machine": machine_info(), "options": {
         k: getattr(opt, k) for k in ("rounds", "requests", "clients", "pipeline",
-                                     "pipe_requests", "size_rounds", "counts", "only")}}
+                                     "pipe_requests", "random_reads", "size_rounds", "counts",
+                                     "only")}}
     srv = Server(opt.module)
     try:
         log(f"redis-server with {opt.module} on 127.0.0.1:{srv.port}")
+        srv.pipe_overhead = measure_pipe_overhead(srv)
+        results["pipe_overhead_ms"] = srv.pipe_overhead * 1000
+        log(f"fixed cost of a redis-cli --pipe run: {srv.pipe_overhead * 1000:.1f} ms "
+            f"(median of 9 empty runs), subtracted from every --pipe run")
         filler = Filler(srv.client)
         sections = opt.only.split(",")
         results["throughput"], results["count"], results["sizes"] = {}, {}, {}

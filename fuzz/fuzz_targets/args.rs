@@ -1,6 +1,7 @@
 //! Argument validation on arbitrary bytes: parse_ttl accepts exactly `0` or digits without a
-//! leading zero that fit an i64 and agrees with std's parser; expire_at never overflows;
-//! check_payload_* and check_sign_key agree with the documented length limits.
+//! leading zero that fit an i64 and agrees with std's parser; expire_at is now + ttl seconds
+//! in milliseconds, computed here in 128-bit arithmetic, and refuses exactly what leaves the
+//! i64 range; check_payload_* and check_sign_key agree with the documented length limits.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -27,13 +28,16 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let (Ok(n), Some(now)) = (ttl, data.get(..8)) {
-        let now = i64::from_le_bytes(now.try_into().unwrap());
+        // A clock reading: unix milliseconds, never negative.
+        let now = (u64::from_le_bytes(now.try_into().unwrap()) >> 1) as i64;
+        let exact = now as i128 + n as i128 * 1000;
+        let fits = (i64::MIN as i128..=i64::MAX as i128).contains(&exact);
         match args::expire_at(now, n) {
-            Ok(at) => assert_eq!(
-                Some(at),
-                n.checked_mul(1000).and_then(|ms| ms.checked_add(now))
-            ),
-            Err(e) => assert_eq!(e, Error::InvalidTtl),
+            Ok(at) => assert!(fits && at as i128 == exact, "{now} + {n} s gave {at}"),
+            Err(e) => {
+                assert_eq!(e, Error::InvalidTtl);
+                assert!(!fits, "{now} + {n} s refused, yet it is {exact}");
+            }
         }
     }
     // Lengths around every limit, from the input's own length and a max taken from it.

@@ -1,7 +1,11 @@
 //! token::parse on arbitrary bytes: never panics, accepts exactly the documented shape
 //! `^v1\.[0-9a-zA-Z]{16}\.[0-9a-f]{64}$`, and what it accepts round-trips through format;
-//! verify never panics and accepts only the true signature.
+//! sign agrees with an independent HMAC-SHA256 (reference.rs, checked against RFC 4231), and
+//! verify accepts exactly the signature that reference computes.
 #![no_main]
+
+#[path = "reference.rs"]
+mod reference;
 
 use hmac::Mac;
 use libfuzzer_sys::fuzz_target;
@@ -43,12 +47,16 @@ fuzz_target!(|data: &[u8]| {
     if key.is_empty() {
         return;
     }
+    reference::check_rfc4231();
     let mac = HmacSha256::new_from_slice(key).unwrap();
     if let Ok(p) = token::parse(tok) {
-        let genuine = token::sign(&mac, &p.id) == p.sig;
+        let true_sig = reference::hmac_sha256(key, &p.id);
+        assert_eq!(token::sign(&mac, &p.id), true_sig, "sign differs from HMAC-SHA256");
+        let genuine = reference::lower_hex(&true_sig).as_bytes() == &tok[20..];
         assert_eq!(token::verify(&mac, &p).is_ok(), genuine);
-        // The genuine signature of the same id always verifies.
-        let good = token::format(&p.id, &token::sign(&mac, &p.id));
+        // The true signature of the same id, in the reference's hex, always verifies.
+        let good = [&tok[..20], reference::lower_hex(&true_sig).as_bytes()].concat();
         assert!(token::verify(&mac, &token::parse(&good).unwrap()).is_ok());
+        assert_eq!(&token::format(&p.id, &true_sig)[..], &good[..]);
     }
 });
