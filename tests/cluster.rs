@@ -368,6 +368,18 @@ fn error_count(node: &Node, code: &str) -> u64 {
         .sum()
 }
 
+/// A counter of the module's `INFO sessiongate` on this node.
+fn module_counter(node: &Node, name: &str) -> u64 {
+    let prefix = format!("sessiongate_{name}:");
+    node.info("sessiongate")
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no sessiongate_{name} in INFO"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 /// Redirections this node answered.
 fn redirections(node: &Node) -> u64 {
     error_count(node, "MOVED") + error_count(node, "ASK")
@@ -595,12 +607,18 @@ fn resharding_keeps_sessions_and_start_follows_ownership() {
         let mut bc = b.conn();
         let mut dc = d.conn();
         let get = |t: &[u8]| cmd("SESSIONGATE.PGET").arg(KEY).arg(t).arg("user").clone();
+        let counted = module_counter(b, "rejected_tryagain");
         for t in &stay {
             let _: () = cmd("ASKING").query(&mut bc).unwrap();
             assert_eq!(err(&mut bc, &get(t)), TRY_AGAIN);
             let e = err(&mut dc, &get(t));
             assert!(e.starts_with(&format!("ASK {s1} ")), "{e}");
         }
+        assert_eq!(
+            module_counter(b, "rejected_tryagain"),
+            counted + stay.len() as u64,
+            "INFO sessiongate counts each TRYAGAIN"
+        );
         for t in &moved_first {
             let _: () = cmd("ASKING").query(&mut bc).unwrap();
             let v: Vec<u8> = get(t).query(&mut bc).unwrap();
@@ -658,6 +676,11 @@ fn resharding_keeps_sessions_and_start_follows_ownership() {
     assert!(
         error_count(b, "TRYAGAIN") > tryagain_before,
         "the client never met a session in transit"
+    );
+    // Every TRYAGAIN the node answered was the module's, and counted.
+    assert_eq!(
+        module_counter(b, "rejected_tryagain"),
+        error_count(b, "TRYAGAIN")
     );
 
     // After the move: every session of D's former slots works through the client, the moved
