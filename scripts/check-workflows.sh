@@ -5,8 +5,7 @@
 #     shell has no pipefail).
 #  2. Every `sudo` keeps the caller's PATH (`sudo env "PATH=$PATH" ...`): sudo's secure_path
 #     drops ~/.cargo/bin, where the runner's Rust toolchain lives.
-#  3. Every script (`./scripts/...`, `/dist/run-tests.sh` excepted) and make target a step
-#     names exists.
+#  3. Every script (`./scripts/...`) and make target (`run: make ...`) a step names exists.
 #  4. As root: scripts/install-deps.sh passes as a bare `sudo` would run it (secure_path, no
 #     cargo on PATH, SUDO_USER set).
 #   scripts/check-workflows.sh [workflow files]   default: .github/workflows/*.yml
@@ -28,13 +27,14 @@ for wf in "$@"; do
   fi
   while IFS= read -r line; do
     problem "$wf: sudo without the caller's PATH (use sudo env \"PATH=\$PATH\" ...): $line"
-  done < <(grep -nE "sudo +(\./|scripts/|make |cargo )" "$wf" | grep -vE 'sudo env "PATH=\$PATH" ' || true)
+  done < <(grep -nE "sudo +(\./|scripts/|make |cargo )" "$wf" || true)
   while IFS= read -r script; do
     [ -x "$script" ] || problem "$wf: names $script, which is not an executable file"
   done < <(grep -oE '\./scripts/[A-Za-z0-9_.-]+' "$wf" | sort -u)
   while IFS= read -r target; do
     grep -qx "$target" <<<"$targets" || problem "$wf: names 'make $target', not a Makefile target"
-  done < <(grep -oE '(^|[ ;&|])make( [a-z][a-z0-9-]*)+' "$wf" | sed 's/^[ ;&|]*make //' | tr ' ' '\n' | sort -u)
+  done < <(grep -E '^ *(- )?run: ' "$wf" | grep -oE '(: |[;&|] *)make( [a-z][a-z0-9-]*)+' |
+    sed 's/^.*make //' | tr ' ' '\n' | sort -u)
 done
 
 if [ "$(id -u)" -eq 0 ]; then

