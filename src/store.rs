@@ -1,7 +1,8 @@
 //! The one place that reads and writes session hashes and replicates what it wrote.
 //!
 //! A session is the hash `sessiongate:{<tag>}:<id>`: field "" holds the sign key's
-//! fingerprint, every other field is a payload; the key's TTL is the session's lifetime.
+//! fingerprint (and the deadline of a capped session, see `lifetime`), every other field is a
+//! payload; the key's TTL is the session's lifetime.
 //! Every write is propagated as a native command (HSET, HDEL, PEXPIREAT, UNLINK).
 
 use std::ffi::c_int;
@@ -14,6 +15,7 @@ use subtle::ConstantTimeEq;
 use crate::cluster;
 use crate::errors::Error;
 use crate::keycache::FINGERPRINT_LEN;
+use crate::lifetime::{self, Meta};
 use crate::rm::{self, replicate, Ctx, OwnedStr, RStr};
 use crate::slot;
 use crate::token::Id;
@@ -36,6 +38,8 @@ pub struct Session {
     ctx: Ctx,
     key: *mut raw::RedisModuleKey,
     pub name: OwnedStr,
+    /// The absolute deadline (Unix ms) of a capped session.
+    pub deadline: Option<i64>,
 }
 
 impl Drop for Session {
@@ -56,7 +60,12 @@ fn open(ctx: Ctx, slot: u16, id: &Id, write: bool) -> Session {
     };
     // SAFETY: name is a live module string.
     let key = unsafe { raw::RedisModule_OpenKey.unwrap()(ctx, name.ptr, mode as c_int) };
-    Session { ctx, key, name }
+    Session {
+        ctx,
+        key,
+        name,
+        deadline: None,
+    }
 }
 
 /// Opens the live session `id` of this sign key, reading the payload `field` in the same
@@ -69,7 +78,7 @@ pub fn open_session(
     write: bool,
     field: Option<RStr>,
 ) -> Result<(Session, Option<OwnedStr>), Error> {
-    let s = open(ctx, slot, id, write);
+    let mut s = open(ctx, slot, id, write);
     // SAFETY: s.key is open.
     let kind = unsafe { raw::RedisModule_KeyType.unwrap()(s.key) };
     if kind != raw::REDISMODULE_KEYTYPE_HASH as c_int {
@@ -103,27 +112,31 @@ pub fn open_session(
     let Some(meta) = meta else {
         return Err(Error::NoSession);
     };
-    if !bool::from(meta.bytes().ct_eq(fingerprint)) {
-        return Err(Error::ForeignSession);
+    match lifetime::decode(meta.bytes()) {
+        Some((fp, deadline)) if bool::from(fp.ct_eq(fingerprint)) => s.deadline = deadline,
+        _ => return Err(Error::ForeignSession),
     }
     Ok((s, value))
 }
 
-/// Creates the session `id` unless its key is taken; `None` when it is.
+/// Creates the session `id` unless its key is taken (`None` then): the meta field, the
+/// `payloads` (of another session, see `Session::payloads`) and the expiry, if any.
 pub fn create(
     ctx: Ctx,
     slot: u16,
     id: &Id,
-    fingerprint: &[u8; FINGERPRINT_LEN],
-    expire_at_ms: i64,
+    meta: &Meta,
+    payloads: &Payloads,
+    expire_at_ms: Option<i64>,
 ) -> Option<()> {
     let s = open(ctx, slot, id, true);
-    // SAFETY: s.key is open for writing.
+    let meta = meta.as_bytes();
+    // SAFETY: s.key is open for writing; every list is NULL-terminated.
     unsafe {
         if raw::RedisModule_KeyType.unwrap()(s.key) != raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
             return None;
         }
-        let fp = OwnedStr::new(ctx, fingerprint);
+        let fp = OwnedStr::new(ctx, meta);
         raw::RedisModule_HashSet.unwrap()(
             s.key,
             raw::REDISMODULE_HASH_NONE as c_int,
@@ -131,28 +144,70 @@ pub fn create(
             fp.ptr,
             ptr::null_mut::<RStr>(),
         );
+        for pair in payloads.strings.chunks_exact(2) {
+            raw::RedisModule_HashSet.unwrap()(
+                s.key,
+                raw::REDISMODULE_HASH_NONE as c_int,
+                pair[0],
+                pair[1],
+                ptr::null_mut::<RStr>(),
+            );
+        }
     }
-    s.set_expire_at(expire_at_ms);
-    replicate!(
-        ctx,
-        c"HSET",
-        c"sbb",
-        s.name.ptr,
-        c"".as_ptr(),
-        0usize,
-        fingerprint.as_ptr(),
-        FINGERPRINT_LEN
-    );
-    replicate!(
-        ctx,
-        c"PEXPIREAT",
-        c"sl",
-        s.name.ptr,
-        expire_at_ms as std::ffi::c_longlong
-    );
+    if payloads.strings.is_empty() {
+        replicate!(
+            ctx,
+            c"HSET",
+            c"sbb",
+            s.name.ptr,
+            c"".as_ptr(),
+            0usize,
+            meta.as_ptr(),
+            meta.len()
+        );
+    } else {
+        replicate!(
+            ctx,
+            c"HSET",
+            c"sbbv",
+            s.name.ptr,
+            c"".as_ptr(),
+            0usize,
+            meta.as_ptr(),
+            meta.len(),
+            payloads.strings.as_ptr(),
+            payloads.strings.len()
+        );
+    }
     rm::notify(ctx, raw::REDISMODULE_NOTIFY_HASH, c"hset", s.name.ptr);
-    rm::notify(ctx, raw::REDISMODULE_NOTIFY_GENERIC, c"expire", s.name.ptr);
+    if let Some(at) = expire_at_ms {
+        s.expire_at(at);
+    }
     Some(())
+}
+
+/// Payload names and data, alternating, each string held until this is dropped.
+pub struct Payloads {
+    ctx: Ctx,
+    strings: Vec<RStr>,
+}
+
+impl Payloads {
+    pub fn none(ctx: Ctx) -> Payloads {
+        Payloads {
+            ctx,
+            strings: Vec::new(),
+        }
+    }
+}
+
+impl Drop for Payloads {
+    fn drop(&mut self) {
+        for &s in &self.strings {
+            // SAFETY: we hold one reference to each string (see `Session::payloads`).
+            unsafe { raw::RedisModule_FreeString.unwrap()(self.ctx, s) }
+        }
+    }
 }
 
 impl Session {
@@ -191,6 +246,33 @@ impl Session {
             {}
             raw::RedisModule_ScanCursorDestroy.unwrap()(cursor);
         }
+    }
+
+    /// The absolute expiry in Unix ms, or `None` when the key has none.
+    pub fn expires_at_ms(&self) -> Option<i64> {
+        // SAFETY: self.key is open.
+        let at = match unsafe { raw::RedisModule_GetAbsExpire } {
+            Some(get_abs) => unsafe { get_abs(self.key) },
+            None => match self.remaining_ms() {
+                ms if ms < 0 => -1,
+                ms => rm::milliseconds() + ms,
+            },
+        };
+        (at >= 0).then_some(at)
+    }
+
+    /// Every payload, held past the key's lifetime (for a copy into another session).
+    pub fn payloads(&self) -> Payloads {
+        let mut held = Payloads::none(self.ctx);
+        self.for_each_payload(|name, data| {
+            for s in [name, data] {
+                // SAFETY: the scan's strings are live for the call; retaining adds a reference
+                // that `Payloads` drops.
+                unsafe { raw::RedisModule_RetainString.unwrap()(self.ctx, s) };
+                held.strings.push(s);
+            }
+        });
+        held
     }
 
     fn set_expire_at(&self, at_ms: i64) {

@@ -3,16 +3,19 @@ use std::ffi::c_int;
 use super::verified;
 use crate::args;
 use crate::errors::Error;
+use crate::lifetime;
 use crate::rm::{self, bytes, Ctx, RStr};
 use crate::stats::{self, Counter};
 
 pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
     let token = verified::parse(argv)?;
     let ttl = args::parse_ttl(bytes(argv[3]))?;
-    let expire_at = args::expire_at(rm::milliseconds(), ttl)?;
+    let now = rm::milliseconds();
+    let expire_at = args::expire_at(now, ttl)?;
     let (session, _) = token.open(ctx, true, None)?;
     stats::bump(Counter::ExpiriesSet);
-    if ttl == 0 {
+    let expire_at = lifetime::capped(expire_at, session.deadline);
+    if ttl == 0 || expire_at <= now {
         session.end();
         stats::bump(Counter::SessionsEnded);
     } else {
