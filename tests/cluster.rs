@@ -430,6 +430,8 @@ fn replicas_serve_pget_and_refuse_writes() {
     }
     let e = start_err(&mut rc);
     assert!(e.starts_with("READONLY "), "START on a replica: {e}");
+    let e = err(&mut rc, cmd("SESSIONGATE.RENEW").arg(KEY).arg(&tokens[1]));
+    assert!(e.starts_with("READONLY "), "RENEW on a replica: {e}");
     let v: Vec<u8> = get(&tokens[1]).query(&mut rc).unwrap();
     assert_eq!(v, &tokens[1][3..19], "a refused write changed the replica");
 

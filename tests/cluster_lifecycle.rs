@@ -18,15 +18,6 @@ const BAD_SIG: &str = "the signature contained in <token> is invalid";
 const START_IN_MULTI: &str = "ERR SESSIONGATE.START cannot run inside MULTI/EXEC in cluster mode";
 const RENEW_IN_MULTI: &str = "ERR SESSIONGATE.RENEW cannot run inside MULTI/EXEC in cluster mode";
 
-fn renew_cmd(key: &[u8], token: &[u8], new_key: Option<&[u8]>) -> redis::Cmd {
-    let mut c = cmd("SESSIONGATE.RENEW");
-    c.arg(key).arg(token);
-    if let Some(k) = new_key {
-        c.arg(k);
-    }
-    c
-}
-
 fn moved(token: &[u8], to: &Node) -> String {
     format!("MOVED {} 127.0.0.1:{}", slot_of(token), to.port())
 }

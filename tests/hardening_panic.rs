@@ -54,11 +54,45 @@ fn a_panicking_handler_answers_an_error_and_redis_keeps_running() {
     assert!(server.alive(), "Redis died; log:\n{}", server.log());
     ping(&mut c);
     assert_eq!(snapshot(&mut c), before, "a panic changed the data");
+
+    // RENEW right after a panic on the same session, in one pipeline: every session moves to
+    // its new token whole.
+    let mut cmds = vec![];
+    for t in &tokens {
+        cmds.push(cmd("SESSIONGATE.__PANIC").arg(KEY).arg(t).clone());
+        cmds.push(renew_cmd(KEY, t, None));
+    }
+    let replies = pipeline(&mut c, &cmds);
+    let mut renewed = vec![];
+    for (i, pair) in replies.chunks(2).enumerate() {
+        assert_eq!(pair[0], Reply::Error(INTERNAL.to_string()));
+        let Reply::Bulk(n) = &pair[1] else {
+            panic!("RENEW after a panic: {:?}", pair[1])
+        };
+        assert_eq!(
+            pget_reply(&mut c, n, b"user"),
+            Reply::Bulk(vec![i as u8; 100])
+        );
+        assert_eq!(
+            pget_reply(&mut c, &tokens[i], b"user"),
+            Reply::Error(NO_SESSION.into())
+        );
+        renewed.push(n.clone());
+    }
+    assert_eq!(keys(&mut c).len(), tokens.len());
+    let tokens = renewed;
     // Every command of the module, and other clients, keep working.
     let mut other = server.conn();
     ping(&mut other);
     let t = start(&mut other, KEY, 60);
     pset(&mut other, &t, b"p", b"v");
+    let capped = start_capped(&mut other, KEY, 60, 120);
+    pset(&mut other, &capped, b"p", b"w");
+    let capped = renew(&mut other, KEY, &capped, Some(b"another-key"));
+    assert_eq!(
+        one(&mut other, &pget_cmd(b"another-key", &capped, b"p")),
+        Reply::Bulk(b"w".to_vec())
+    );
     assert_eq!(pget_reply(&mut other, &t, b"p"), Reply::Bulk(b"v".to_vec()));
     for command in [
         cmd("SESSIONGATE.EXPIRE").arg(KEY).arg(&t).arg(120).clone(),

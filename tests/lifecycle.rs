@@ -15,15 +15,6 @@ const FOREIGN: &str = "the signature contained in <token> seems to be valid, but
 const BAD_MAX_LIFETIME: &str = "<max_lifetime> must be a positive integer that represents seconds";
 const EMPTY_NEW_KEY: &str = "<new_sign_key> must have at least one character";
 
-fn renew_cmd(key: &[u8], token: &[u8], new_key: Option<&[u8]>) -> redis::Cmd {
-    let mut c = cmd("SESSIONGATE.RENEW");
-    c.arg(key).arg(token);
-    if let Some(k) = new_key {
-        c.arg(k);
-    }
-    c
-}
-
 fn arity_error(sent: &str) -> String {
     format!(
         "ERR wrong number of arguments for '{}' command",

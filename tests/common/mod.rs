@@ -391,6 +391,16 @@ pub fn start_capped(c: &mut redis::Connection, key: &[u8], ttl: i64, max_lifetim
         .unwrap_or_else(|e| panic!("SESSIONGATE.START with a cap: {e}"))
 }
 
+/// The command `SESSIONGATE.RENEW <key> <token> [<new_key>]`.
+pub fn renew_cmd(key: &[u8], token: &[u8], new_key: Option<&[u8]>) -> redis::Cmd {
+    let mut c = cmd("SESSIONGATE.RENEW");
+    c.arg(key).arg(token);
+    if let Some(k) = new_key {
+        c.arg(k);
+    }
+    c
+}
+
 /// `SESSIONGATE.RENEW <key> <token> [<new_key>]`: the new token.
 pub fn renew(
     c: &mut redis::Connection,
@@ -398,12 +408,7 @@ pub fn renew(
     token: &[u8],
     new_key: Option<&[u8]>,
 ) -> Vec<u8> {
-    let mut command = cmd("SESSIONGATE.RENEW");
-    command.arg(key).arg(token);
-    if let Some(k) = new_key {
-        command.arg(k);
-    }
-    command
+    renew_cmd(key, token, new_key)
         .query(c)
         .unwrap_or_else(|e| panic!("SESSIONGATE.RENEW: {e}"))
 }
