@@ -65,10 +65,17 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     Status::Ok
 }
 
+/// MODULE UNLOAD: wipes the cached key material, which would otherwise stay in memory.
+fn deinit(_ctx: &Context) -> Status {
+    keycache::clear();
+    Status::Ok
+}
+
 redis_module! {
     name: "sessiongate",
     version: 1,
     allocator: (Allocator, ALLOCATOR),
     data_types: [],
     init: init,
+    deinit: deinit,
 }
