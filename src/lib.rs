@@ -13,6 +13,8 @@ mod cluster;
 mod commands;
 mod config;
 mod info;
+#[cfg(feature = "panic-test")]
+mod panic_hooks;
 mod rm;
 mod stats;
 mod store;
@@ -28,7 +30,13 @@ const ALLOCATOR: std::alloc::System = std::alloc::System;
 #[cfg(any(test, feature = "system-alloc"))]
 type Allocator = std::alloc::System;
 
+/// Called by the `RedisModule_OnLoad` that `redis_module!` generates, which catches no panic:
+/// a panic fails the load instead of aborting the server.
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    rm::no_unwind(Status::Err, || load(ctx, args))
+}
+
+fn load(ctx: &Context, args: &[RedisString]) -> Status {
     let args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
     if let Err(e) = config::apply_load_args(&args) {
         ctx.log_warning(&format!("sessiongate: {e}"));
@@ -67,8 +75,10 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
 
 /// MODULE UNLOAD: wipes the cached key material, which would otherwise stay in memory.
 fn deinit(_ctx: &Context) -> Status {
-    keycache::clear();
-    Status::Ok
+    rm::no_unwind(Status::Err, || {
+        keycache::clear();
+        Status::Ok
+    })
 }
 
 redis_module! {

@@ -1,6 +1,8 @@
 //! Thin, allocation-free wrappers over the raw Redis module API used by the handlers.
 
+use std::cell::Cell;
 use std::ffi::{c_int, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use redis_module::raw;
 
@@ -10,6 +12,7 @@ pub type Ctx = *mut raw::RedisModuleCtx;
 pub type RStr = *mut raw::RedisModuleString;
 
 pub const OK: c_int = raw::REDISMODULE_OK as c_int;
+pub const ERR: c_int = raw::REDISMODULE_ERR as c_int;
 
 /// The bytes of a module string; valid while the string lives (the command's argv lives for
 /// the whole call).
@@ -90,49 +93,109 @@ pub fn reply_integer(ctx: Ctx, n: i64) -> c_int {
 
 /// A map reply whose length is set once its pairs are written: a RESP3 map where the server
 /// has map replies, else (Redis 6.x, RESP2 clients) a flat array.
+///
+/// Dropped before `finish` (a panic unwinding), it ends the reply with the internal error as
+/// its last element and closes it as an array, so the client still gets exactly one
+/// well-formed reply; the command guard then adds none (see `take_replied_by_drop`).
 pub struct PostponedMap {
     ctx: Ctx,
     map: bool,
+    elements: usize,
+    closed: bool,
 }
 
 impl PostponedMap {
     pub fn begin(ctx: Ctx) -> PostponedMap {
         let len = raw::REDISMODULE_POSTPONED_LEN as std::ffi::c_long;
         // SAFETY: ctx is the command's context; reads function pointers set at load.
-        unsafe {
+        let map = unsafe {
             match (
                 raw::RedisModule_ReplyWithMap,
                 raw::RedisModule_ReplySetMapLength,
             ) {
                 (Some(with_map), Some(_)) => {
                     with_map(ctx, len);
-                    PostponedMap { ctx, map: true }
+                    true
                 }
                 _ => {
                     raw::RedisModule_ReplyWithArray.unwrap()(ctx, len);
-                    PostponedMap { ctx, map: false }
+                    false
                 }
             }
+        };
+        PostponedMap {
+            ctx,
+            map,
+            elements: 0,
+            closed: false,
         }
     }
 
-    pub fn finish(self, pairs: usize) -> c_int {
+    /// Adds one element: a name, then its data, and so on.
+    pub fn push(&mut self, s: RStr) {
+        reply_str(self.ctx, s);
+        self.elements += 1;
+    }
+
+    pub fn finish(mut self) -> c_int {
         // SAFETY: closes the postponed reply opened by `begin`.
         unsafe {
             if self.map {
-                raw::RedisModule_ReplySetMapLength.unwrap()(self.ctx, pairs as std::ffi::c_long);
+                raw::RedisModule_ReplySetMapLength.unwrap()(
+                    self.ctx,
+                    (self.elements / 2) as std::ffi::c_long,
+                );
             } else {
                 raw::RedisModule_ReplySetArrayLength.unwrap()(
                     self.ctx,
-                    2 * pairs as std::ffi::c_long,
+                    self.elements as std::ffi::c_long,
                 );
             }
         }
+        self.closed = true;
         OK
     }
 }
 
+impl Drop for PostponedMap {
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        // A postponed reply is a placeholder of no type yet: closing it as an array is valid
+        // for one opened as a map.
+        // SAFETY: reads a function pointer set once at load.
+        if let Some(set_len) = unsafe { raw::RedisModule_ReplySetArrayLength } {
+            reply_error(self.ctx, &Error::Internal);
+            // SAFETY: ctx is the command's context; the placeholder opened by `begin` is open.
+            unsafe { set_len(self.ctx, (self.elements + 1) as std::ffi::c_long) };
+            REPLIED_BY_DROP.with(|r| r.set(true));
+        }
+    }
+}
+
+thread_local! {
+    static REPLIED_BY_DROP: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a `PostponedMap` dropped unfinished completed the reply since the last call: the
+/// guard then must not answer again.
+pub fn take_replied_by_drop() -> bool {
+    REPLIED_BY_DROP.with(|r| r.replace(false))
+}
+
+/// Runs `f`, or returns `fallback` if it panics: the body of every callback Redis calls
+/// outside a command (a panic must never unwind into C; with Rust 1.81+ it aborts Redis).
+pub fn no_unwind<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
+/// Has no step that can panic: the guard answers caught panics with it.
 pub fn reply_error(ctx: Ctx, e: &Error) -> c_int {
+    // SAFETY: reads a function pointer set once at load.
+    let Some(reply) = (unsafe { raw::RedisModule_ReplyWithError }) else {
+        return ERR;
+    };
     let msg = e.message();
     // Every message fits this buffer, so the fixed messages reply without allocating. (Messages
     // hold no NUL.)
@@ -140,11 +203,11 @@ pub fn reply_error(ctx: Ctx, e: &Error) -> c_int {
     if msg.len() < buf.len() {
         buf[..msg.len()].copy_from_slice(msg.as_bytes());
         // SAFETY: buf is NUL-terminated (zeroed past the message) and outlives the call.
-        return unsafe { raw::RedisModule_ReplyWithError.unwrap()(ctx, buf.as_ptr().cast()) };
+        return unsafe { reply(ctx, buf.as_ptr().cast()) };
     }
     let msg = CString::new(msg.into_owned()).unwrap_or_default();
     // SAFETY: msg is NUL-terminated and outlives the call.
-    unsafe { raw::RedisModule_ReplyWithError.unwrap()(ctx, msg.as_ptr()) }
+    unsafe { reply(ctx, msg.as_ptr()) }
 }
 
 pub fn wrong_arity(ctx: Ctx) -> c_int {

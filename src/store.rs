@@ -4,7 +4,9 @@
 //! fingerprint, every other field is a payload; the key's TTL is the session's lifetime.
 //! Every write is propagated as a native command (HSET, HDEL, PEXPIREAT, UNLINK).
 
-use std::ffi::c_int;
+use std::any::Any;
+use std::ffi::{c_int, c_void};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -163,33 +165,60 @@ impl Session {
     }
 
     /// Calls `f` with each payload's name and data (never the fingerprint field); the strings
-    /// live only for the call.
+    /// live only for the call. A panic in `f` stops the scan and is raised again here, once
+    /// the scan is over: it never unwinds through Redis' ScanKey.
     pub fn for_each_payload(&self, mut f: impl FnMut(RStr, RStr)) {
+        struct Scan<'f> {
+            f: &'f mut dyn FnMut(RStr, RStr),
+            panic: Option<Box<dyn Any + Send>>,
+        }
         unsafe extern "C" fn visit(
             _key: *mut raw::RedisModuleKey,
             field: RStr,
             value: RStr,
-            privdata: *mut std::ffi::c_void,
+            privdata: *mut c_void,
         ) {
-            if rm::bytes(field).is_empty() {
+            // SAFETY: privdata is the `Scan` below, alive for the whole scan.
+            let scan = unsafe { &mut *(privdata as *mut Scan) };
+            if scan.panic.is_some() {
                 return;
             }
-            // SAFETY: privdata is the `&mut dyn FnMut` passed below, alive for the scan.
-            let f = unsafe { &mut *(privdata as *mut &mut dyn FnMut(RStr, RStr)) };
-            f(field, value);
+            let visited = catch_unwind(AssertUnwindSafe(|| {
+                #[cfg(feature = "panic-test")]
+                crate::panic_hooks::reached(crate::panic_hooks::Point::ScanKey);
+                if !rm::bytes(field).is_empty() {
+                    (scan.f)(field, value);
+                }
+            }));
+            scan.panic = visited.err();
         }
-        let mut f: &mut dyn FnMut(RStr, RStr) = &mut f;
+        // SAFETY: reads function pointers set once at load.
+        let (create, scan_key, destroy) = unsafe {
+            (
+                raw::RedisModule_ScanCursorCreate.unwrap(),
+                raw::RedisModule_ScanKey.unwrap(),
+                raw::RedisModule_ScanCursorDestroy.unwrap(),
+            )
+        };
+        let mut scan = Scan {
+            f: &mut f,
+            panic: None,
+        };
         // SAFETY: the cursor is created and destroyed here; the key stays open throughout.
         unsafe {
-            let cursor = raw::RedisModule_ScanCursorCreate.unwrap()();
-            while raw::RedisModule_ScanKey.unwrap()(
-                self.key,
-                cursor,
-                Some(visit),
-                &mut f as *mut &mut dyn FnMut(RStr, RStr) as *mut std::ffi::c_void,
-            ) != 0
+            let cursor = create();
+            while scan.panic.is_none()
+                && scan_key(
+                    self.key,
+                    cursor,
+                    Some(visit),
+                    &mut scan as *mut Scan as *mut c_void,
+                ) != 0
             {}
-            raw::RedisModule_ScanCursorDestroy.unwrap()(cursor);
+            destroy(cursor);
+        }
+        if let Some(panic) = scan.panic {
+            resume_unwind(panic);
         }
     }
 

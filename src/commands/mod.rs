@@ -26,31 +26,42 @@ use docs::Doc;
 
 type Handler = fn(Ctx, &[RStr]) -> Result<c_int, Error>;
 
+/// Everything but the redaction runs inside `catch_unwind`; a caught panic is answered with
+/// `rm::reply_error`, which cannot panic, unless a reply already open was completed while
+/// unwinding.
 fn guard(ctx: Ctx, argv: *mut RStr, argc: c_int, arity: usize, handler: Handler) -> c_int {
-    if argc < 0 || argc as usize != arity || argv.is_null() {
-        if argc > 1 {
-            rm::redact(ctx, 1);
-        }
-        return rm::wrong_arity(ctx);
-    }
-    // SAFETY: Redis passes argc valid argument pointers.
-    let args = unsafe { std::slice::from_raw_parts(argv, argc as usize) };
-    let status = match catch_unwind(AssertUnwindSafe(|| handler(ctx, args))) {
-        Ok(Ok(status)) => status,
-        Ok(Err(e)) => {
-            if let Some(counter) = stats::rejection(&e) {
-                stats::bump(counter);
-            }
-            rm::reply_error(ctx, &e)
-        }
+    let result = catch_unwind(AssertUnwindSafe(|| run(ctx, argv, argc, arity, handler)));
+    let replied_by_drop = rm::take_replied_by_drop();
+    let status = match result {
+        Ok(status) => status,
+        Err(_) if replied_by_drop => rm::OK,
         Err(_) => rm::reply_error(ctx, &Error::Internal),
     };
     // Redact only once the handler is done with its arguments: Valkey 8.1 replaces argv[1]
     // itself with "(redacted)" (and frees the original), so a handler running after the call
     // would sign and verify with that constant instead of the caller's key. MONITOR and
     // SLOWLOG read the arguments after the command returns, so they still see the redaction.
-    rm::redact(ctx, 1);
+    if argc > 1 {
+        rm::redact(ctx, 1);
+    }
     status
+}
+
+fn run(ctx: Ctx, argv: *mut RStr, argc: c_int, arity: usize, handler: Handler) -> c_int {
+    if argc < 0 || argc as usize != arity || argv.is_null() {
+        return rm::wrong_arity(ctx);
+    }
+    // SAFETY: Redis passes argc valid argument pointers.
+    let args = unsafe { std::slice::from_raw_parts(argv, argc as usize) };
+    match handler(ctx, args) {
+        Ok(status) => status,
+        Err(e) => {
+            if let Some(counter) = stats::rejection(&e) {
+                stats::bump(counter);
+            }
+            rm::reply_error(ctx, &e)
+        }
+    }
 }
 
 macro_rules! command {
@@ -71,6 +82,8 @@ command!(ttl_cmd, 3, ttl::run);
 command!(pgetall_cmd, 3, pgetall::run);
 #[cfg(feature = "panic-test")]
 command!(panic_cmd, 3, panic_test::run);
+#[cfg(feature = "panic-test")]
+command!(panic_at_cmd, 3, panic_test::panic_at);
 
 type CmdFn = extern "C" fn(Ctx, *mut RStr, c_int) -> c_int;
 
@@ -153,21 +166,36 @@ const COMMANDS: [Command; 8] = [
     },
 ];
 
-/// Test builds only (feature `panic-test`): a command that panics inside the guard.
+/// Test builds only (feature `panic-test`): commands that make the module panic.
 #[cfg(feature = "panic-test")]
-const TEST_ONLY: [Command; 1] = [Command {
-    name: c"sessiongate.__panic",
-    func: panic_cmd,
-    acl: c"write",
-    flags: c"write",
-    arity: 3,
-    doc: Doc {
-        summary: c"Test only: panics with the session key open.",
-        complexity: c"O(1)",
-        args: &[],
-        key_flags: docs::UPDATE,
+const TEST_ONLY: [Command; 2] = [
+    Command {
+        name: c"sessiongate.__panic",
+        func: panic_cmd,
+        acl: c"write",
+        flags: c"write",
+        arity: 3,
+        doc: Doc {
+            summary: c"Test only: panics with the session key open.",
+            complexity: c"O(1)",
+            args: &[],
+            key_flags: docs::UPDATE,
+        },
     },
-}];
+    Command {
+        name: c"sessiongate.__panicat",
+        func: panic_at_cmd,
+        acl: c"admin",
+        flags: c"admin",
+        arity: 3,
+        doc: Doc {
+            summary: c"Test only: makes the nth next arrival at a point in a callback panic.",
+            complexity: c"O(1)",
+            args: &[],
+            key_flags: 0,
+        },
+    },
+];
 #[cfg(not(feature = "panic-test"))]
 const TEST_ONLY: [Command; 0] = [];
 

@@ -9,13 +9,11 @@ use crate::stats::{self, Counter};
 pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
     let token = verified::parse(argv)?;
     let (session, _) = token.open(ctx, false, None)?;
-    let reply = rm::PostponedMap::begin(ctx);
-    let mut pairs = 0;
+    let mut reply = rm::PostponedMap::begin(ctx);
     session.for_each_payload(|name, data| {
-        rm::reply_str(ctx, name);
-        rm::reply_str(ctx, data);
-        pairs += 1;
+        reply.push(name);
+        reply.push(data);
     });
     stats::bump(Counter::PayloadGets);
-    Ok(reply.finish(pairs))
+    Ok(reply.finish())
 }

@@ -29,7 +29,7 @@ pub const CONTRACT_ERRORS: [&str; 13] = [
     "<payload_data> length exceeds the maximum value allowed of 8000000",
     "the requested <payload_name> does not exist",
     // Index 12: not an error of the table, but the guard's answer to a caught panic.
-    "ERR sessiongate internal error (the command was not applied)",
+    "ERR sessiongate internal error (the command may be partly applied)",
 ];
 pub const NO_SESSION: &str = CONTRACT_ERRORS[5];
 pub const NO_PAYLOAD: &str = CONTRACT_ERRORS[11];
@@ -59,6 +59,11 @@ pub fn classify(v: Value) -> Reply {
 
 /// Sends `cmds` in one pipeline and returns every reply, errors included, in order.
 pub fn pipeline(c: &mut redis::Connection, cmds: &[redis::Cmd]) -> Vec<Reply> {
+    pipeline_values(c, cmds).into_iter().map(classify).collect()
+}
+
+/// `pipeline`, replies as the client parsed them (errors nested in arrays stay there).
+pub fn pipeline_values(c: &mut redis::Connection, cmds: &[redis::Cmd]) -> Vec<Value> {
     if cmds.is_empty() {
         return vec![];
     }
@@ -68,9 +73,6 @@ pub fn pipeline(c: &mut redis::Connection, cmds: &[redis::Cmd]) -> Vec<Reply> {
     }
     c.req_packed_commands(&p.get_packed_pipeline(), 0, cmds.len())
         .unwrap_or_else(|e| panic!("pipeline of {} commands: {e}", cmds.len()))
-        .into_iter()
-        .map(classify)
-        .collect()
 }
 
 /// One command, any reply.
