@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod errors;
+pub mod expiry;
 pub mod keycache;
 pub mod slot;
 pub mod token;

@@ -228,22 +228,23 @@ pub fn can_redact() -> bool {
     unsafe { (*std::ptr::addr_of!(raw::RedisModule_RedactClientCommandArgument)).is_some() }
 }
 
+/// Cannot panic, like `replicate!`: nothing may interrupt a write and its propagation.
 pub fn notify(ctx: Ctx, class: c_int, event: &CStr, key: RStr) {
-    // SAFETY: event is NUL-terminated; key is live.
-    unsafe { raw::RedisModule_NotifyKeyspaceEvent.unwrap()(ctx, class, event.as_ptr(), key) };
+    // SAFETY: reads a function pointer set once at load.
+    if let Some(notify) = unsafe { raw::RedisModule_NotifyKeyspaceEvent } {
+        // SAFETY: event is NUL-terminated; key is live.
+        unsafe { notify(ctx, class, event.as_ptr(), key) };
+    }
 }
 
 /// Propagates one native command to replicas and the AOF. `fmt` follows RedisModule_Replicate.
+/// Has no step that can panic, so a write is never left unpropagated by one.
 macro_rules! replicate {
     ($ctx:expr, $cmd:expr, $fmt:expr $(, $arg:expr)*) => {
-        // SAFETY: the format string matches the arguments that follow it.
-        unsafe {
-            redis_module::raw::RedisModule_Replicate.unwrap()(
-                $ctx,
-                $cmd.as_ptr(),
-                $fmt.as_ptr()
-                $(, $arg)*
-            )
+        // SAFETY: reads a function pointer set once at load.
+        if let Some(replicate) = unsafe { redis_module::raw::RedisModule_Replicate } {
+            // SAFETY: the format string matches the arguments that follow it.
+            unsafe { replicate($ctx, $cmd.as_ptr(), $fmt.as_ptr() $(, $arg)*) };
         }
     };
 }

@@ -15,6 +15,7 @@ use subtle::ConstantTimeEq;
 
 use crate::cluster;
 use crate::errors::Error;
+use crate::expiry::{self, Expiry};
 use crate::keycache::FINGERPRINT_LEN;
 use crate::rm::{self, replicate, Ctx, OwnedStr, RStr};
 use crate::slot;
@@ -111,30 +112,36 @@ pub fn open_session(
     Ok((s, value))
 }
 
-/// Creates the session `id` unless its key is taken; `None` when it is.
+/// Creates the session `id` unless its key is taken (`Ok(false)`). A session whose end has
+/// already come is not stored (START answers its token, as for ttl 0).
 pub fn create(
     ctx: Ctx,
     slot: u16,
     id: &Id,
     fingerprint: &[u8; FINGERPRINT_LEN],
     expire_at_ms: i64,
-) -> Option<()> {
+) -> Result<bool, Error> {
     let s = open(ctx, slot, id, true);
     // SAFETY: s.key is open for writing.
-    unsafe {
-        if raw::RedisModule_KeyType.unwrap()(s.key) != raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
-            return None;
-        }
-        let fp = OwnedStr::new(ctx, fingerprint);
-        raw::RedisModule_HashSet.unwrap()(
-            s.key,
-            raw::REDISMODULE_HASH_NONE as c_int,
-            meta_field(),
-            fp.ptr,
-            ptr::null_mut::<RStr>(),
-        );
+    if unsafe { raw::RedisModule_KeyType.unwrap()(s.key) }
+        != raw::REDISMODULE_KEYTYPE_EMPTY as c_int
+    {
+        return Ok(false);
     }
-    s.set_expire_at(expire_at_ms);
+    let expiry = s.plan_expiry(expire_at_ms);
+    if expiry == Expiry::Now {
+        return Ok(true);
+    }
+    let fp = OwnedStr::new(ctx, fingerprint);
+    if !s.hash_set(meta_field(), fp.ptr) {
+        return Err(Error::Internal);
+    }
+    if !s.set_expiry(expiry) {
+        // Never leave a session without an end: take back the key, replicate nothing.
+        // SAFETY: s.key is open for writing.
+        unsafe { raw::RedisModule_DeleteKey.unwrap()(s.key) };
+        return Err(Error::Internal);
+    }
     replicate!(
         ctx,
         c"HSET",
@@ -154,7 +161,25 @@ pub fn create(
     );
     rm::notify(ctx, raw::REDISMODULE_NOTIFY_HASH, c"hset", s.name.ptr);
     rm::notify(ctx, raw::REDISMODULE_NOTIFY_GENERIC, c"expire", s.name.ptr);
-    Some(())
+    Ok(true)
+}
+
+/// `RedisModule_SetAbsExpire`, which Redis 6.0 to 6.2.1 lack. The test-only feature
+/// `no-abs-expire` hides it, so the tests run those servers' path on any server.
+fn set_abs_expire() -> Option<unsafe extern "C" fn(*mut raw::RedisModuleKey, i64) -> c_int> {
+    if cfg!(feature = "no-abs-expire") {
+        return None;
+    }
+    // SAFETY: reads a function pointer set once at load.
+    unsafe { raw::RedisModule_SetAbsExpire }
+}
+
+/// Whether `RedisModule_HashSet` counts inserted fields with `REDISMODULE_HASH_COUNT_ALL` and
+/// reports a refused write as 0: Redis 6.2.0+, which brought the stream API in the same
+/// release. Redis 6.0 ignores the flag, so there 0 is also "inserted".
+fn hash_set_counts_all() -> bool {
+    // SAFETY: reads a function pointer set once at load.
+    unsafe { raw::RedisModule_StreamAdd }.is_some()
 }
 
 impl Session {
@@ -222,18 +247,55 @@ impl Session {
         }
     }
 
-    fn set_expire_at(&self, at_ms: i64) {
-        // SAFETY: self.key is open for writing.
-        unsafe {
-            match raw::RedisModule_SetAbsExpire {
-                Some(set_abs) => set_abs(self.key, at_ms),
-                None => raw::RedisModule_SetExpire.unwrap()(self.key, at_ms - rm::milliseconds()),
-            };
-        }
+    fn plan_expiry(&self, at_ms: i64) -> Expiry {
+        expiry::plan(at_ms, rm::milliseconds(), set_abs_expire().is_some())
     }
 
-    pub fn expire_at(&self, at_ms: i64) {
-        self.set_expire_at(at_ms);
+    /// Sets a planned expiry (never `Expiry::Now`); false when the server refused it.
+    fn set_expiry(&self, expiry: Expiry) -> bool {
+        // SAFETY: self.key is open for writing.
+        let status = unsafe {
+            match (expiry, set_abs_expire()) {
+                (Expiry::At(at_ms), Some(set_abs)) => set_abs(self.key, at_ms),
+                (Expiry::In(ms), _) => raw::RedisModule_SetExpire.unwrap()(self.key, ms),
+                _ => rm::ERR,
+            }
+        };
+        status == rm::OK
+    }
+
+    /// Sets one field; false when the server refused the write (which only a key not open
+    /// for writing, or not a hash, makes it do).
+    fn hash_set(&self, field: RStr, value: RStr) -> bool {
+        let counts_all = hash_set_counts_all();
+        let flags = if counts_all {
+            raw::REDISMODULE_HASH_COUNT_ALL
+        } else {
+            raw::REDISMODULE_HASH_NONE
+        };
+        // SAFETY: self.key is open; the list is NULL-terminated.
+        let counted = unsafe {
+            raw::RedisModule_HashSet.unwrap()(
+                self.key,
+                flags as c_int,
+                field,
+                value,
+                ptr::null_mut::<RStr>(),
+            )
+        };
+        counted > 0 || !counts_all
+    }
+
+    /// Makes the session end at `at_ms`; ends it now if that time has come.
+    pub fn expire_at(&self, at_ms: i64) -> Result<(), Error> {
+        let expiry = self.plan_expiry(at_ms);
+        if expiry == Expiry::Now {
+            self.end();
+            return Ok(());
+        }
+        if !self.set_expiry(expiry) {
+            return Err(Error::Internal);
+        }
         replicate!(
             self.ctx,
             c"PEXPIREAT",
@@ -247,18 +309,12 @@ impl Session {
             c"expire",
             self.name.ptr,
         );
+        Ok(())
     }
 
-    pub fn set(&self, field: RStr, value: RStr) {
-        // SAFETY: self.key is open for writing; the list is NULL-terminated.
-        unsafe {
-            raw::RedisModule_HashSet.unwrap()(
-                self.key,
-                raw::REDISMODULE_HASH_NONE as c_int,
-                field,
-                value,
-                ptr::null_mut::<RStr>(),
-            );
+    pub fn set(&self, field: RStr, value: RStr) -> Result<(), Error> {
+        if !self.hash_set(field, value) {
+            return Err(Error::Internal);
         }
         replicate!(self.ctx, c"HSET", c"sss", self.name.ptr, field, value);
         rm::notify(
@@ -267,6 +323,7 @@ impl Session {
             c"hset",
             self.name.ptr,
         );
+        Ok(())
     }
 
     /// Deletes one payload; false when the session has no such payload.

@@ -1,5 +1,5 @@
 //! Panic safety, proven with test-only commands: the module built with the cargo feature
-//! `panic-test` (into target/panic-test, never shipped) registers `SESSIONGATE.__PANIC
+//! `panic-test` (into target/test-variants, never shipped) registers `SESSIONGATE.__PANIC
 //! <sign_key> <token>`, which verifies the token, opens the session's key for writing and then
 //! panics, and `SESSIONGATE.__PANICAT <point> <nth>`, which makes a callback that Redis calls
 //! panic (PGETALL's ScanKey callback, the INFO callback). Every barrier must turn the panic into
@@ -14,7 +14,7 @@ use harden::*;
 use redis::Value;
 
 fn panic_test_server() -> Server {
-    let so = build_module_variant("panic-test", "panic-test");
+    let so = build_module_variant("panic-test");
     Server::with(Options {
         args: vec!["--loadmodule".into(), so.display().to_string()],
         with_module: false,

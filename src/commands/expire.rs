@@ -16,7 +16,7 @@ pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
         session.end();
         stats::bump(Counter::SessionsEnded);
     } else {
-        session.expire_at(expire_at);
+        session.expire_at(expire_at)?;
     }
     Ok(rm::reply_ok(ctx))
 }

@@ -4,6 +4,8 @@
 mod docs;
 mod end;
 mod expire;
+#[cfg(feature = "no-abs-expire")]
+mod expiry_test;
 #[cfg(feature = "panic-test")]
 mod panic_test;
 mod pdel;
@@ -84,6 +86,8 @@ command!(pgetall_cmd, 3, pgetall::run);
 command!(panic_cmd, 3, panic_test::run);
 #[cfg(feature = "panic-test")]
 command!(panic_at_cmd, 3, panic_test::panic_at);
+#[cfg(feature = "no-abs-expire")]
+command!(expire_in_cmd, 4, expiry_test::run);
 
 type CmdFn = extern "C" fn(Ctx, *mut RStr, c_int) -> c_int;
 
@@ -168,7 +172,7 @@ const COMMANDS: [Command; 8] = [
 
 /// Test builds only (feature `panic-test`): commands that make the module panic.
 #[cfg(feature = "panic-test")]
-const TEST_ONLY: [Command; 2] = [
+const PANIC_TEST: &[Command] = &[
     Command {
         name: c"sessiongate.__panic",
         func: panic_cmd,
@@ -197,12 +201,30 @@ const TEST_ONLY: [Command; 2] = [
     },
 ];
 #[cfg(not(feature = "panic-test"))]
-const TEST_ONLY: [Command; 0] = [];
+const PANIC_TEST: &[Command] = &[];
+
+/// Test builds only (feature `no-abs-expire`): a session's end set in milliseconds from now.
+#[cfg(feature = "no-abs-expire")]
+const EXPIRY_TEST: &[Command] = &[Command {
+    name: c"sessiongate.__expirein",
+    func: expire_in_cmd,
+    acl: c"write",
+    flags: c"write",
+    arity: 4,
+    doc: Doc {
+        summary: c"Test only: makes the session end a signed number of ms from now.",
+        complexity: c"O(1)",
+        args: &[],
+        key_flags: docs::UPDATE,
+    },
+}];
+#[cfg(not(feature = "no-abs-expire"))]
+const EXPIRY_TEST: &[Command] = &[];
 
 /// Registers every command; returns whether the server took their metadata too.
 pub fn register(ctx: Ctx) -> Result<bool, String> {
     let mut documented = true;
-    for c in COMMANDS.iter().chain(&TEST_ONLY) {
+    for c in COMMANDS.iter().chain(PANIC_TEST).chain(EXPIRY_TEST) {
         let key = if c.doc.key_flags == 0 { 0 } else { 2 };
         // SAFETY: all strings are NUL-terminated and static.
         let status = unsafe {

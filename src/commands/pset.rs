@@ -12,7 +12,7 @@ pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
     args::check_payload_name(bytes(argv[3]), config::max_payload_name())?;
     args::check_payload_data(bytes(argv[4]), config::max_payload_data())?;
     let (session, _) = token.open(ctx, true, None)?;
-    session.set(argv[3], argv[4]);
+    session.set(argv[3], argv[4])?;
     stats::bump(Counter::PayloadSets);
     Ok(rm::reply_ok(ctx))
 }

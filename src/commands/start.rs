@@ -29,7 +29,7 @@ pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
         if !slots.accepts(ctx, slot, &tok)? {
             continue;
         }
-        if ttl == 0 || store::create(ctx, slot, &id, &fingerprint, expire_at).is_some() {
+        if ttl == 0 || store::create(ctx, slot, &id, &fingerprint, expire_at)? {
             stats::bump(Counter::SessionsStarted);
             return Ok(rm::reply_bytes(ctx, &tok));
         }

@@ -177,11 +177,13 @@ pub fn ping(c: &mut redis::Connection) {
     assert_eq!(pong, "PONG");
 }
 
-/// Builds the module with extra cargo `features` into its own target directory
-/// (`target/<dir>`), and returns the `.so`. Cargo does nothing when it is fresh.
-pub fn build_module_variant(features: &str, dir: &str) -> PathBuf {
+/// Builds the module with the test-only cargo `features` and returns a copy of the `.so` named
+/// after them. Every variant builds in one target directory, `target/test-variants`, so the
+/// dependencies are compiled once for all; cargo rebuilds only the crate when the features
+/// change, and does nothing when the build is fresh.
+pub fn build_module_variant(features: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let target = root.join("target").join(dir);
+    let target = root.join("target").join("test-variants");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(&root)
@@ -194,7 +196,18 @@ pub fn build_module_variant(features: &str, dir: &str) -> PathBuf {
         "building the {features} module failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    target.join("release").join("libsessiongate.so")
+    // Copied under a new name, then renamed over the old copy: a server of another test may
+    // still have the old one loaded.
+    let name = format!("libsessiongate-{}.so", features.replace([' ', ','], "+"));
+    let tmp = target.join(format!(
+        "{name}.{}.{:?}.tmp",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::copy(target.join("release").join("libsessiongate.so"), &tmp).unwrap();
+    let so = target.join(name);
+    std::fs::rename(&tmp, &so).unwrap();
+    so
 }
 
 pub fn wait_link_up(c: &mut redis::Connection) {
