@@ -138,8 +138,10 @@ pub fn create(
     }
     if !s.set_expiry(expiry) {
         // Never leave a session without an end: take back the key, replicate nothing.
-        // SAFETY: s.key is open for writing.
-        unsafe { raw::RedisModule_DeleteKey.unwrap()(s.key) };
+        // SAFETY: reads a function pointer set once at load; s.key is open for writing.
+        if let Some(delete) = unsafe { raw::RedisModule_DeleteKey } {
+            unsafe { delete(s.key) };
+        }
         return Err(Error::Internal);
     }
     replicate!(
@@ -251,13 +253,16 @@ impl Session {
         expiry::plan(at_ms, rm::milliseconds(), set_abs_expire().is_some())
     }
 
-    /// Sets a planned expiry (never `Expiry::Now`); false when the server refused it.
+    /// Sets a planned expiry (never `Expiry::Now`); false when the server refused it. Cannot
+    /// panic: it runs between a write and its propagation.
     fn set_expiry(&self, expiry: Expiry) -> bool {
+        // SAFETY: reads a function pointer set once at load.
+        let set_relative = unsafe { raw::RedisModule_SetExpire };
         // SAFETY: self.key is open for writing.
         let status = unsafe {
-            match (expiry, set_abs_expire()) {
-                (Expiry::At(at_ms), Some(set_abs)) => set_abs(self.key, at_ms),
-                (Expiry::In(ms), _) => raw::RedisModule_SetExpire.unwrap()(self.key, ms),
+            match (expiry, set_abs_expire(), set_relative) {
+                (Expiry::At(at_ms), Some(set_abs), _) => set_abs(self.key, at_ms),
+                (Expiry::In(ms), _, Some(set)) => set(self.key, ms),
                 _ => rm::ERR,
             }
         };
