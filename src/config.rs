@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use redis_module::raw;
 
 use crate::errors::{DEFAULT_MAX_PAYLOAD_DATA, DEFAULT_MAX_PAYLOAD_NAME};
-use crate::rm::{self, Ctx, RStr};
+use crate::rm::{self, Ctx};
+use crate::strings::RStr;
 
 static MAX_PAYLOAD_NAME: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_PAYLOAD_NAME);
 static MAX_PAYLOAD_DATA: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_PAYLOAD_DATA);

@@ -19,6 +19,7 @@ mod panic_hooks;
 mod rm;
 mod stats;
 mod store;
+mod strings;
 
 use redis_module::{redis_module, Context, RedisString, Status};
 

@@ -7,66 +7,16 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use redis_module::raw;
 
 use crate::errors::Error;
+use crate::strings::Str;
 
 pub type Ctx = *mut raw::RedisModuleCtx;
-pub type RStr = *mut raw::RedisModuleString;
 
 pub const OK: c_int = raw::REDISMODULE_OK as c_int;
 pub const ERR: c_int = raw::REDISMODULE_ERR as c_int;
 
-/// The bytes of a module string; valid while the string lives (the command's argv lives for
-/// the whole call).
-pub fn bytes<'a>(s: RStr) -> &'a [u8] {
-    let mut len = 0usize;
-    // SAFETY: `s` is a live RedisModuleString handed to us by Redis.
-    unsafe {
-        let p = raw::RedisModule_StringPtrLen.unwrap()(s, &mut len);
-        if p.is_null() || len == 0 {
-            return &[];
-        }
-        std::slice::from_raw_parts(p.cast::<u8>(), len)
-    }
-}
-
 pub fn milliseconds() -> i64 {
     // SAFETY: a plain call with no arguments.
     unsafe { raw::RedisModule_Milliseconds.unwrap()() }
-}
-
-/// A module string owned by us, freed on drop.
-pub struct OwnedStr {
-    ctx: Ctx,
-    pub ptr: RStr,
-}
-
-impl OwnedStr {
-    pub fn new(ctx: Ctx, data: &[u8]) -> OwnedStr {
-        // SAFETY: CreateString copies `data`.
-        let ptr = unsafe {
-            raw::RedisModule_CreateString.unwrap()(ctx, data.as_ptr().cast(), data.len())
-        };
-        OwnedStr { ctx, ptr }
-    }
-
-    /// Takes ownership of a string Redis created for us (for example by HashGet).
-    pub fn adopt(ctx: Ctx, ptr: RStr) -> Option<OwnedStr> {
-        if ptr.is_null() {
-            None
-        } else {
-            Some(OwnedStr { ctx, ptr })
-        }
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        bytes(self.ptr)
-    }
-}
-
-impl Drop for OwnedStr {
-    fn drop(&mut self) {
-        // SAFETY: we own one reference to the string.
-        unsafe { raw::RedisModule_FreeString.unwrap()(self.ctx, self.ptr) }
-    }
 }
 
 pub fn reply_ok(ctx: Ctx) -> c_int {
@@ -81,9 +31,9 @@ pub fn reply_bytes(ctx: Ctx, data: &[u8]) -> c_int {
     }
 }
 
-pub fn reply_str(ctx: Ctx, s: RStr) -> c_int {
+pub fn reply_str(ctx: Ctx, s: Str<'_>) -> c_int {
     // SAFETY: s is live for the call.
-    unsafe { raw::RedisModule_ReplyWithString.unwrap()(ctx, s) }
+    unsafe { raw::RedisModule_ReplyWithString.unwrap()(ctx, s.ptr()) }
 }
 
 pub fn reply_integer(ctx: Ctx, n: i64) -> c_int {
@@ -132,7 +82,7 @@ impl PostponedMap {
     }
 
     /// Adds one element: a name, then its data, and so on.
-    pub fn push(&mut self, s: RStr) {
+    pub fn push(&mut self, s: Str<'_>) {
         reply_str(self.ctx, s);
         self.elements += 1;
     }
@@ -229,11 +179,11 @@ pub fn can_redact() -> bool {
 }
 
 /// Cannot panic, like `replicate!`: nothing may interrupt a write and its propagation.
-pub fn notify(ctx: Ctx, class: c_int, event: &CStr, key: RStr) {
+pub fn notify(ctx: Ctx, class: c_int, event: &CStr, key: Str<'_>) {
     // SAFETY: reads a function pointer set once at load.
     if let Some(notify) = unsafe { raw::RedisModule_NotifyKeyspaceEvent } {
         // SAFETY: event is NUL-terminated; key is live.
-        unsafe { notify(ctx, class, event.as_ptr(), key) };
+        unsafe { notify(ctx, class, event.as_ptr(), key.ptr()) };
     }
 }
 

@@ -17,8 +17,9 @@ use crate::cluster;
 use crate::errors::Error;
 use crate::expiry::{self, Expiry};
 use crate::keycache::FINGERPRINT_LEN;
-use crate::rm::{self, replicate, Ctx, OwnedStr, RStr};
+use crate::rm::{self, replicate, Ctx};
 use crate::slot;
+use crate::strings::{OwnedStr, RStr, Str};
 use crate::token::Id;
 
 /// The empty field name of the fingerprint, as a module string made once at load.
@@ -31,14 +32,15 @@ pub fn init() {
     META_FIELD.store(s, Ordering::Release);
 }
 
-fn meta_field() -> RStr {
-    META_FIELD.load(Ordering::Acquire)
+fn meta_field() -> Str<'static> {
+    // SAFETY: made at load and never freed.
+    unsafe { Str::from_raw(META_FIELD.load(Ordering::Acquire)) }
 }
 
 pub struct Session {
     ctx: Ctx,
     key: *mut raw::RedisModuleKey,
-    pub name: OwnedStr,
+    name: OwnedStr,
 }
 
 impl Drop for Session {
@@ -58,7 +60,7 @@ fn open(ctx: Ctx, slot: u16, id: &Id, write: bool) -> Session {
         raw::REDISMODULE_READ
     };
     // SAFETY: name is a live module string.
-    let key = unsafe { raw::RedisModule_OpenKey.unwrap()(ctx, name.ptr, mode as c_int) };
+    let key = unsafe { raw::RedisModule_OpenKey.unwrap()(ctx, name.as_str().ptr(), mode as c_int) };
     Session { ctx, key, name }
 }
 
@@ -70,7 +72,7 @@ pub fn open_session(
     id: &Id,
     fingerprint: &[u8; FINGERPRINT_LEN],
     write: bool,
-    field: Option<RStr>,
+    field: Option<Str<'_>>,
 ) -> Result<(Session, Option<OwnedStr>), Error> {
     let s = open(ctx, slot, id, write);
     // SAFETY: s.key is open.
@@ -86,23 +88,23 @@ pub fn open_session(
             Some(f) => raw::RedisModule_HashGet.unwrap()(
                 s.key,
                 raw::REDISMODULE_HASH_NONE as c_int,
-                meta_field(),
+                meta_field().ptr(),
                 &mut meta as *mut RStr,
-                f,
+                f.ptr(),
                 &mut value as *mut RStr,
                 ptr::null_mut::<RStr>(),
             ),
             None => raw::RedisModule_HashGet.unwrap()(
                 s.key,
                 raw::REDISMODULE_HASH_NONE as c_int,
-                meta_field(),
+                meta_field().ptr(),
                 &mut meta as *mut RStr,
                 ptr::null_mut::<RStr>(),
             ),
         };
     }
-    let meta = OwnedStr::adopt(ctx, meta);
-    let value = OwnedStr::adopt(ctx, value);
+    // SAFETY: HashGet hands us one reference to each string it found, null for the others.
+    let (meta, value) = unsafe { (OwnedStr::adopt(ctx, meta), OwnedStr::adopt(ctx, value)) };
     let Some(meta) = meta else {
         return Err(Error::NoSession);
     };
@@ -133,7 +135,7 @@ pub fn create(
         return Ok(true);
     }
     let fp = OwnedStr::new(ctx, fingerprint);
-    if !s.hash_set(meta_field(), fp.ptr) {
+    if !s.hash_set(meta_field(), fp.as_str()) {
         return Err(Error::Internal);
     }
     if !s.set_expiry(expiry) {
@@ -148,7 +150,7 @@ pub fn create(
         ctx,
         c"HSET",
         c"sbb",
-        s.name.ptr,
+        s.name().ptr(),
         c"".as_ptr(),
         0usize,
         fingerprint.as_ptr(),
@@ -158,11 +160,11 @@ pub fn create(
         ctx,
         c"PEXPIREAT",
         c"sl",
-        s.name.ptr,
+        s.name().ptr(),
         expire_at_ms as std::ffi::c_longlong
     );
-    rm::notify(ctx, raw::REDISMODULE_NOTIFY_HASH, c"hset", s.name.ptr);
-    rm::notify(ctx, raw::REDISMODULE_NOTIFY_GENERIC, c"expire", s.name.ptr);
+    rm::notify(ctx, raw::REDISMODULE_NOTIFY_HASH, c"hset", s.name());
+    rm::notify(ctx, raw::REDISMODULE_NOTIFY_GENERIC, c"expire", s.name());
     Ok(true)
 }
 
@@ -185,6 +187,10 @@ fn hash_set_counts_all() -> bool {
 }
 
 impl Session {
+    fn name(&self) -> Str<'_> {
+        self.name.as_str()
+    }
+
     /// Milliseconds until the session ends, or -1 when it has no expiry.
     pub fn remaining_ms(&self) -> i64 {
         // SAFETY: self.key is open.
@@ -194,9 +200,9 @@ impl Session {
     /// Calls `f` with each payload's name and data (never the fingerprint field); the strings
     /// live only for the call. A panic in `f` stops the scan and is raised again here, once
     /// the scan is over: it never unwinds through Redis' ScanKey.
-    pub fn for_each_payload(&self, mut f: impl FnMut(RStr, RStr)) {
+    pub fn for_each_payload(&self, mut f: impl FnMut(Str<'_>, Str<'_>)) {
         struct Scan<'f> {
-            f: &'f mut dyn FnMut(RStr, RStr),
+            f: &'f mut dyn FnMut(Str<'_>, Str<'_>),
             panic: Option<Box<dyn Any + Send>>,
         }
         unsafe extern "C" fn visit(
@@ -210,10 +216,12 @@ impl Session {
             if scan.panic.is_some() {
                 return;
             }
+            // SAFETY: Redis keeps both strings alive until this callback returns.
+            let (field, value) = unsafe { (Str::from_raw(field), Str::from_raw(value)) };
             let visited = catch_unwind(AssertUnwindSafe(|| {
                 #[cfg(feature = "panic-test")]
                 crate::panic_hooks::reached(crate::panic_hooks::Point::ScanKey);
-                if !rm::bytes(field).is_empty() {
+                if !field.bytes().is_empty() {
                     (scan.f)(field, value);
                 }
             }));
@@ -271,7 +279,7 @@ impl Session {
 
     /// Sets one field; false when the server refused the write (which only a key not open
     /// for writing, or not a hash, makes it do).
-    fn hash_set(&self, field: RStr, value: RStr) -> bool {
+    fn hash_set(&self, field: Str<'_>, value: Str<'_>) -> bool {
         let counts_all = hash_set_counts_all();
         let flags = if counts_all {
             raw::REDISMODULE_HASH_COUNT_ALL
@@ -283,8 +291,8 @@ impl Session {
             raw::RedisModule_HashSet.unwrap()(
                 self.key,
                 flags as c_int,
-                field,
-                value,
+                field.ptr(),
+                value.ptr(),
                 ptr::null_mut::<RStr>(),
             )
         };
@@ -305,40 +313,42 @@ impl Session {
             self.ctx,
             c"PEXPIREAT",
             c"sl",
-            self.name.ptr,
+            self.name().ptr(),
             at_ms as std::ffi::c_longlong
         );
         rm::notify(
             self.ctx,
             raw::REDISMODULE_NOTIFY_GENERIC,
             c"expire",
-            self.name.ptr,
+            self.name(),
         );
         Ok(())
     }
 
-    pub fn set(&self, field: RStr, value: RStr) -> Result<(), Error> {
+    pub fn set(&self, field: Str<'_>, value: Str<'_>) -> Result<(), Error> {
         if !self.hash_set(field, value) {
             return Err(Error::Internal);
         }
-        replicate!(self.ctx, c"HSET", c"sss", self.name.ptr, field, value);
-        rm::notify(
+        replicate!(
             self.ctx,
-            raw::REDISMODULE_NOTIFY_HASH,
-            c"hset",
-            self.name.ptr,
+            c"HSET",
+            c"sss",
+            self.name().ptr(),
+            field.ptr(),
+            value.ptr()
         );
+        rm::notify(self.ctx, raw::REDISMODULE_NOTIFY_HASH, c"hset", self.name());
         Ok(())
     }
 
     /// Deletes one payload; false when the session has no such payload.
-    pub fn delete(&self, field: RStr) -> bool {
+    pub fn delete(&self, field: Str<'_>) -> bool {
         // SAFETY: self.key is open for writing; the list is NULL-terminated.
         let deleted = unsafe {
             raw::RedisModule_HashSet.unwrap()(
                 self.key,
                 raw::REDISMODULE_HASH_NONE as c_int,
-                field,
+                field.ptr(),
                 raw::REDISMODULE_HASH_DELETE,
                 ptr::null_mut::<RStr>(),
             )
@@ -346,13 +356,8 @@ impl Session {
         if deleted == 0 {
             return false;
         }
-        replicate!(self.ctx, c"HDEL", c"ss", self.name.ptr, field);
-        rm::notify(
-            self.ctx,
-            raw::REDISMODULE_NOTIFY_HASH,
-            c"hdel",
-            self.name.ptr,
-        );
+        replicate!(self.ctx, c"HDEL", c"ss", self.name().ptr(), field.ptr());
+        rm::notify(self.ctx, raw::REDISMODULE_NOTIFY_HASH, c"hdel", self.name());
         true
     }
 
@@ -364,12 +369,12 @@ impl Session {
                 None => raw::RedisModule_DeleteKey.unwrap()(self.key),
             };
         }
-        replicate!(self.ctx, c"UNLINK", c"s", self.name.ptr);
+        replicate!(self.ctx, c"UNLINK", c"s", self.name().ptr());
         rm::notify(
             self.ctx,
             raw::REDISMODULE_NOTIFY_GENERIC,
             c"del",
-            self.name.ptr,
+            self.name(),
         );
     }
 }

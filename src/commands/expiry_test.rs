@@ -7,11 +7,12 @@ use std::ffi::c_int;
 
 use super::verified;
 use crate::errors::Error;
-use crate::rm::{self, bytes, Ctx, RStr};
+use crate::rm::{self, Ctx};
+use crate::strings::Args;
 
-pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
+pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
     let token = verified::parse(argv)?;
-    let offset: i64 = std::str::from_utf8(bytes(argv[3]))
+    let offset: i64 = std::str::from_utf8(argv.bytes(3))
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or(Error::InvalidTtl)?;

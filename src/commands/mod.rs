@@ -22,11 +22,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use redis_module::raw;
 
 use crate::errors::Error;
-use crate::rm::{self, Ctx, RStr};
+use crate::rm::{self, Ctx};
 use crate::stats;
+use crate::strings::{Args, RStr};
 use docs::Doc;
 
-type Handler = fn(Ctx, &[RStr]) -> Result<c_int, Error>;
+type Handler = fn(Ctx, Args<'_>) -> Result<c_int, Error>;
 
 /// Everything but the redaction runs inside `catch_unwind`; a caught panic is answered with
 /// `rm::reply_error`, which cannot panic, unless a reply already open was completed while
@@ -53,8 +54,9 @@ fn run(ctx: Ctx, argv: *mut RStr, argc: c_int, arity: usize, handler: Handler) -
     if argc < 0 || argc as usize != arity || argv.is_null() {
         return rm::wrong_arity(ctx);
     }
-    // SAFETY: Redis passes argc valid argument pointers.
-    let args = unsafe { std::slice::from_raw_parts(argv, argc as usize) };
+    // SAFETY: Redis passes argc argument strings that live, unchanged, until the command
+    // returns; the guard redacts argv[1] (which replaces it on Valkey) only after `run`.
+    let args = unsafe { Args::new(argv, argc as usize) };
     match handler(ctx, args) {
         Ok(status) => status,
         Err(e) => {

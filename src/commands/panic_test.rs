@@ -16,16 +16,17 @@ use super::verified;
 use crate::args;
 use crate::errors::Error;
 use crate::panic_hooks::{self, Point};
-use crate::rm::{self, bytes, Ctx, RStr};
+use crate::rm::{self, Ctx};
+use crate::strings::Args;
 
-pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
+pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
     let token = verified::parse(argv)?;
     let (_session, _) = token.open(ctx, true, None)?;
     panic!("sessiongate panic-test: deliberate panic with a session key open");
 }
 
-pub fn panic_at(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
-    let point = match bytes(argv[1]) {
+pub fn panic_at(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
+    let point = match argv.bytes(1) {
         b"scankey" => Point::ScanKey,
         b"info" => Point::Info,
         // SAFETY: ctx is the command's context; the message is a static C string.
@@ -35,7 +36,7 @@ pub fn panic_at(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
             })
         }
     };
-    let nth = u32::try_from(args::parse_ttl(bytes(argv[2]))?).map_err(|_| Error::InvalidTtl)?;
+    let nth = u32::try_from(args::parse_ttl(argv.bytes(2))?).map_err(|_| Error::InvalidTtl)?;
     panic_hooks::arm(point, nth);
     Ok(rm::reply_ok(ctx))
 }
