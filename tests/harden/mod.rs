@@ -180,10 +180,16 @@ pub fn ping(c: &mut redis::Connection) {
 /// Builds the module with the test-only cargo `features` and returns a copy of the `.so` named
 /// after them. Every variant builds in one target directory, `target/test-variants`, so the
 /// dependencies are compiled once for all; cargo rebuilds only the crate when the features
-/// change, and does nothing when the build is fresh.
+/// change, and is not run while the copy is newer than the sources.
 pub fn build_module_variant(features: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let target = root.join("target").join("test-variants");
+    let name = format!("libsessiongate-{}.so", features.replace([' ', ','], "+"));
+    let so = target.join(&name);
+    let copied = std::fs::metadata(&so).and_then(|m| m.modified());
+    if copied.is_ok_and(|t| t >= newest_source()) {
+        return so;
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(&root)
@@ -198,14 +204,12 @@ pub fn build_module_variant(features: &str) -> PathBuf {
     );
     // Copied under a new name, then renamed over the old copy: a server of another test may
     // still have the old one loaded.
-    let name = format!("libsessiongate-{}.so", features.replace([' ', ','], "+"));
     let tmp = target.join(format!(
         "{name}.{}.{:?}.tmp",
         std::process::id(),
         std::thread::current().id()
     ));
     std::fs::copy(target.join("release").join("libsessiongate.so"), &tmp).unwrap();
-    let so = target.join(name);
     std::fs::rename(&tmp, &so).unwrap();
     so
 }
