@@ -4,12 +4,13 @@ use super::verified;
 use crate::args;
 use crate::errors::Error;
 use crate::lifetime;
-use crate::rm::{self, bytes, Ctx, RStr};
+use crate::rm::{self, Ctx};
 use crate::stats::{self, Counter};
+use crate::strings::Args;
 
-pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
+pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
     let token = verified::parse(argv)?;
-    let ttl = args::parse_ttl(bytes(argv[3]))?;
+    let ttl = args::parse_ttl(argv.bytes(3))?;
     let now = rm::milliseconds();
     let expire_at = args::expire_at(now, ttl)?;
     let (session, _) = token.open(ctx, true, None)?;
@@ -19,7 +20,7 @@ pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
         session.end();
         stats::bump(Counter::SessionsEnded);
     } else {
-        session.expire_at(expire_at);
+        session.expire_at(expire_at)?;
     }
     Ok(rm::reply_ok(ctx))
 }

@@ -10,33 +10,33 @@ use crate::cluster;
 use crate::errors::Error;
 use crate::keycache;
 use crate::lifetime::Meta;
-use crate::rm::{self, bytes, Ctx, RStr};
+use crate::rm::{self, Ctx};
 use crate::stats::{self, Counter};
 use crate::store;
+use crate::strings::Args;
 
-pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
+pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
     cluster::refuse_in_multi(ctx, Error::RenewInMulti)?;
     let token = verified::parse(argv)?;
     let new_sign_key = match argv.get(3) {
-        Some(&key) => {
-            let key = bytes(key);
-            args::check_new_sign_key(key)?;
-            Some(key)
+        Some(key) => {
+            args::check_new_sign_key(key.bytes())?;
+            Some(key.bytes())
         }
         None => None,
     };
     let fingerprint = token.verify()?;
-    cluster::route(ctx, token.slot(), bytes(argv[2]))?;
+    cluster::route(ctx, token.slot(), argv.bytes(2))?;
     let (old, _) = token.open_verified(ctx, &fingerprint, true, None)?;
 
-    let sign_key = new_sign_key.unwrap_or(bytes(argv[1]));
+    let sign_key = new_sign_key.unwrap_or(argv.bytes(1));
     let (mac, new_fingerprint) =
         keycache::with_sign_key(sign_key, |k| (k.mac.clone(), k.fingerprint));
     let meta = Meta::new(&new_fingerprint, old.deadline);
     let expire_at = old.expires_at_ms();
     let payloads = old.payloads();
     let tok = start::new_token(ctx, &mac, |slot, id| {
-        store::create(ctx, slot, id, &meta, &payloads, expire_at).is_some()
+        store::create(ctx, slot, id, &meta, &payloads, expire_at)
     })?;
     old.end();
     stats::bump(Counter::SessionsRenewed);

@@ -5,27 +5,28 @@ use crate::cluster;
 use crate::errors::Error;
 use crate::keycache;
 use crate::lifetime::{self, Meta};
-use crate::rm::{self, bytes, Ctx, RStr};
+use crate::rm::{self, Ctx};
 use crate::slot;
 use crate::stats::{self, Counter};
 use crate::store::{self, Payloads};
+use crate::strings::Args;
 use crate::token::{self, HmacSha256, Id, Token};
 
 /// How many ids START draws before giving up; in a cluster a node serving one slot in 16384
 /// needs about 16384 draws on average, so this leaves room for the smallest share.
 const MAX_DRAWS: usize = 1 << 20;
 
-pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
+pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
     cluster::refuse_in_multi(ctx, Error::StartInMulti)?;
-    let sign_key = bytes(argv[1]);
+    let sign_key = argv.bytes(1);
     args::check_sign_key(sign_key)?;
-    let ttl = args::parse_ttl(bytes(argv[2]))?;
+    let ttl = args::parse_ttl(argv.bytes(2))?;
     let now = rm::milliseconds();
     let expire_at = args::expire_at(now, ttl)?;
     let deadline = match argv.get(3) {
-        Some(&max_lifetime) => Some(lifetime::deadline(
+        Some(max_lifetime) => Some(lifetime::deadline(
             now,
-            lifetime::parse_max_lifetime(bytes(max_lifetime))?,
+            lifetime::parse_max_lifetime(max_lifetime.bytes())?,
         )?),
         None => None,
     };
@@ -34,7 +35,10 @@ pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
     let meta = Meta::new(&fingerprint, deadline);
     let no_payloads = Payloads::none(ctx);
     let tok = new_token(ctx, &mac, |slot, id| {
-        ttl == 0 || store::create(ctx, slot, id, &meta, &no_payloads, Some(expire_at)).is_some()
+        if ttl == 0 {
+            return Ok(true);
+        }
+        store::create(ctx, slot, id, &meta, &no_payloads, Some(expire_at))
     })?;
     stats::bump(Counter::SessionsStarted);
     Ok(rm::reply_bytes(ctx, &tok))
@@ -46,7 +50,7 @@ pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
 pub fn new_token(
     ctx: Ctx,
     mac: &HmacSha256,
-    mut create: impl FnMut(u16, &Id) -> bool,
+    mut create: impl FnMut(u16, &Id) -> Result<bool, Error>,
 ) -> Result<Token, Error> {
     let mut slots = cluster::SlotFilter::new(ctx)?;
     let mut rng = rand::thread_rng();
@@ -57,7 +61,7 @@ pub fn new_token(
         if !slots.accepts(ctx, slot, &tok)? {
             continue;
         }
-        if create(slot, &id) {
+        if create(slot, &id)? {
             return Ok(tok);
         }
     }
