@@ -58,7 +58,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         }
     }
     info::register(ctx.ctx);
-    server::declare_options(ctx.ctx);
+    server::declare_options(ctx);
     if !rm::can_redact() {
         ctx.log_notice(
             "this server cannot redact arguments: sign keys will show in MONITOR and SLOWLOG (Redis 7.0+ hides them)",

@@ -11,7 +11,7 @@
 
 use std::ffi::{c_int, CStr};
 
-use redis_module::raw;
+use redis_module::{raw, Context};
 
 use crate::rm::Ctx;
 
@@ -91,12 +91,12 @@ fn probe(ctx: Ctx) -> Server {
 }
 
 /// Sets the module options for this server and logs the choice.
-pub fn declare_options(ctx: Ctx) {
-    let server = probe(ctx);
+pub fn declare_options(ctx: &Context) {
+    let server = probe(ctx.ctx);
     let options = server.module_options();
     // SAFETY: called once from OnLoad with the load context.
     if let Some(set) = unsafe { raw::RedisModule_SetModuleOptions } {
-        unsafe { set(ctx, options) };
+        unsafe { set(ctx.ctx, options) };
     }
     let what = if options & HANDLE_ATOMIC_SLOT_MIGRATION != 0 {
         "declared atomic slot migration support (CLUSTER MIGRATESLOTS)"
@@ -106,25 +106,10 @@ pub fn declare_options(ctx: Ctx) {
     let known = server
         .options_all
         .map_or("unknown".to_string(), |all| format!("{all:#x}"));
-    log_notice(
-        ctx,
-        &format!(
-            "sessiongate: {} (module options it knows: {known}): {what}",
-            server.describe()
-        ),
-    );
-}
-
-fn log_notice(ctx: Ctx, msg: &str) {
-    let Ok(msg) = std::ffi::CString::new(msg) else {
-        return;
-    };
-    // SAFETY: "%s" takes the one NUL-terminated string that follows.
-    unsafe {
-        if let Some(log) = raw::RedisModule_Log {
-            log(ctx, c"notice".as_ptr(), c"%s".as_ptr(), msg.as_ptr());
-        }
-    }
+    ctx.log_notice(&format!(
+        "{} (module options it knows: {known}): {what}",
+        server.describe()
+    ));
 }
 
 #[cfg(test)]

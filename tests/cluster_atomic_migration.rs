@@ -22,8 +22,7 @@ use redis::Value;
 const SLOTS_MOVED: u16 = 2000;
 const SESSIONS: usize = 600;
 
-fn has_migrateslots() -> bool {
-    let server = Server::start();
+fn has_migrateslots(server: &Server) -> bool {
     let v: Value = cmd("COMMAND")
         .arg("INFO")
         .arg("CLUSTER|MIGRATESLOTS")
@@ -156,9 +155,27 @@ fn live_client(cluster: &Cluster, tokens: &[Vec<u8>], stop: &AtomicBool, seen: &
     }
 }
 
+/// The module sets option bit 5 where it means HANDLE_ATOMIC_SLOT_MIGRATION (Valkey 9+) and
+/// nowhere else, and says so in the log with the server it found.
+#[test]
+fn the_option_is_declared_only_where_bit_5_means_it() {
+    let ((major, minor), valkey) = server_version();
+    let server = Server::start();
+    let log = server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("(module options it knows: "))
+        .unwrap_or_else(|| panic!("no module options line in the log:\n{log}"));
+    let name = if valkey { "Valkey" } else { "Redis" };
+    assert!(line.contains(&format!("{name} {major}.{minor}.")), "{line}");
+    let declared = line.contains("declared atomic slot migration support");
+    assert_eq!(declared, valkey && major >= 9, "{line}");
+    assert_eq!(declared, has_migrateslots(&server), "{line}");
+}
+
 #[test]
 fn migrateslots_moves_sessions_under_a_live_client() {
-    if !has_migrateslots() {
+    if !has_migrateslots(&Server::start()) {
         let ((major, minor), valkey) = server_version();
         let name = if valkey { "Valkey" } else { "Redis" };
         eprintln!(
