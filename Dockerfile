@@ -29,15 +29,16 @@ COPY . .
 ENV CARGO_PROFILE_RELEASE_STRIP=debuginfo
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked --lib \
-    && install -D -m 0644 target/release/libsessiongate.so /out/sessiongate.so
+    && install -D -m 0755 target/release/libsessiongate.so /out/sessiongate.so
 
 FROM ${SERVER_IMAGE}:${SERVER_VERSION}-${DEBIAN_SUITE}
 LABEL org.opencontainers.image.title="sessiongate" \
       org.opencontainers.image.description="Valkey or Redis with the Session Gate module: signed-token sessions inside the server" \
       org.opencontainers.image.licenses="MIT"
-# Mode 0644, not executable: the entrypoint of the Redis 8 images loads every executable .so in
-# this directory by itself, and the CMD below loads the module on every base, so it must not.
-COPY --from=build /out/sessiongate.so /usr/local/lib/redis/modules/sessiongate.so
+# Not in /usr/local/lib/redis/modules/: the entrypoint of the Redis 8 images loads every
+# executable .so there by itself, and a module must be executable (servers refuse to load one
+# that is not). Here only the CMD loads it, once, on every base.
+COPY --from=build /out/sessiongate.so /usr/local/lib/sessiongate/sessiongate.so
 # The image's own non-root user (`valkey` or `redis`, uid and gid 999 in both, numeric so that
 # runtimes such as Kubernetes' runAsNonRoot can check it); /data, the working directory and
 # volume, is its own.
@@ -47,4 +48,4 @@ EXPOSE 6379
 # stores nothing. (Valkey images name their binaries redis-cli and redis-server too.)
 HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --retries=3 \
     CMD ["sh", "-c", "redis-cli SESSIONGATE.START healthcheck 0 | grep -Eq '^v1[.][0-9A-Za-z]{16}[.][0-9a-f]{64}$'"]
-CMD ["redis-server", "--loadmodule", "/usr/local/lib/redis/modules/sessiongate.so"]
+CMD ["redis-server", "--loadmodule", "/usr/local/lib/sessiongate/sessiongate.so"]
