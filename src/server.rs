@@ -5,8 +5,8 @@
 //! the module is loaded. The module qualifies: it replicates only native commands, so the
 //! target applies a migrating slot's writes without running the module, and START never draws
 //! a slot the node does not own yet (an imported slot is not owned until the hand-over).
-//! Redis 6.2 to 8.2 define option bits 0 to 3 only and ignore the others, but a later Redis
-//! may give bit 5 another meaning: the bit is set only on a Valkey that lists it among the
+//! Redis up to 8.2 defines option bits 0 to 3 at most and ignores the others, but a later Redis
+//! may give bit 5 another meaning: the bit is set only on a Valkey 9+ that lists it among the
 //! options it knows (`GetModuleOptionsAll`).
 
 use std::ffi::{c_int, CStr};
@@ -58,8 +58,8 @@ impl Server {
 
 /// Reads the server's name, version and known options; every call is optional.
 fn probe(ctx: Ctx) -> Server {
-    // SAFETY: load-time calls on the load context; the info data is freed once, after the
-    // field (a string Redis created for us) is copied and freed.
+    // SAFETY: load-time calls on the load context; the field points into the info data, so it
+    // is copied before the data is freed (once).
     unsafe {
         let version = raw::RedisModule_GetServerVersion.map(|f| f());
         let options_all = raw::RedisModule_GetModuleOptionsAll.map(|f| f());
