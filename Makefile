@@ -20,7 +20,7 @@ test: check test-matrix soak
 check: deps lint build
 	cargo test --release
 
-# Redis 6.2, 7.0 (Debian), Valkey 8.1 and 9.1; set REDIS_SERVERS="bin1 bin2" to test others.
+# Redis 6.2, 7.0 (Debian), 8.2, Valkey 8.1 and 9.1; set REDIS_SERVERS="bin1 bin2" to test others.
 test-matrix: deps build
 	./scripts/test-matrix.sh
 

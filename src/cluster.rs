@@ -20,6 +20,11 @@
 //!   token's slot with the same internal call as START; when it refuses, the fresh `CLUSTER
 //!   NODES` tells a slot in transit (then the session is looked up, `-TRYAGAIN` if missing) from
 //!   one served elsewhere (`-MOVED <slot> <ip>:<port>` of its primary, from the other lines).
+//! - Valkey 9's atomic slot migration (`CLUSTER MIGRATESLOTS`) marks no slot as importing or
+//!   migrating: the target holds a slot's keys before it owns the slot, but the server redirects
+//!   the slot's commands until the hand-over and the slot is not in `stable` until then, so
+//!   START never draws it and no token command of it reaches the module there (RENEW of it
+//!   there answers `MOVED` to the source, which still serves it).
 //!
 //! Outside cluster mode none of this runs: one flags check per START or miss.
 

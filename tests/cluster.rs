@@ -1,7 +1,10 @@
 //! Redis Cluster and read replicas (DESIGN §4), on real clusters built on loopback and driven by
-//! a real cluster client (see tests/cluster_harness).
+//! a real cluster client (`redis` with its `cluster` feature).
+//!
+//! Token commands are routed by their token (argv[2]): `redis-rs` routes commands it does not
+//! know by their first argument, so the tests route them with `route_command` and the token's
+//! slot, as an application using that crate would.
 
-mod cluster_harness;
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
@@ -9,12 +12,26 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use cluster_harness::*;
-// The cluster client's PGET, not the plain connection's of `common`.
-use cluster_harness::{pget, pset};
+use common::cluster::*;
 use common::*;
+use redis::cluster::ClusterConnection;
 use redis::cluster_routing::SlotAddr;
 use redis::Value;
+
+const NO_SLOTS: &str =
+    "ERR this cluster node serves no hash slot: send SESSIONGATE.START to a primary that serves slots";
+fn pget(c: &mut ClusterConnection, token: &[u8], name: &str) -> redis::RedisResult<Vec<u8>> {
+    routed(
+        c,
+        cmd("SESSIONGATE.PGET").arg(KEY).arg(token).arg(name),
+        token,
+    )
+    .and_then(|v| redis::from_redis_value(&v))
+}
+
+fn start_err(c: &mut redis::Connection) -> String {
+    err(c, cmd("SESSIONGATE.START").arg(KEY).arg(600))
+}
 
 #[test]
 fn sessions_live_in_the_slots_of_the_node_that_started_them() {

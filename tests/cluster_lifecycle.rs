@@ -4,12 +4,11 @@
 //! found by name and counted in its own slot, which servers with per-slot tables (Redis 7.4+,
 //! Valkey 8+) get wrong for a key written under another key's slot.
 
-mod cluster_harness;
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
 
-use cluster_harness::*;
+use common::cluster::*;
 use common::*;
 use redis::{ConnectionLike, Value};
 

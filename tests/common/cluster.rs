@@ -1,12 +1,5 @@
-//! Real Redis Clusters on loopback for the cluster tests (tests/cluster*.rs): nodes loading the
-//! freshly built module, clusters made by `redis-cli --cluster create`, slot migrations done
-//! step by step as `redis-cli --cluster reshard` does them, and a cluster client (`redis` with
-//! its `cluster` feature).
-//!
-//! Token commands are routed by their token (argv[2]): `redis-rs` routes commands it does not
-//! know by their first argument, so the tests route them with `route_command` and the token's
-//! slot, as an application using that crate would.
-#![allow(dead_code)]
+//! Real Redis Clusters on loopback for the cluster tests: nodes with the module, a cluster made
+//! by `redis-cli --cluster create`, a cluster client, and token routing.
 
 use std::collections::{BTreeMap, HashSet};
 use std::process::Command;
@@ -16,13 +9,7 @@ use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::Value;
 
-use crate::common::*;
-
-pub const NO_SLOTS: &str =
-    "ERR this cluster node serves no hash slot: send SESSIONGATE.START to a primary that serves slots";
-pub const NO_SESSION: &str = "the session id contained in <token> does not exist";
-pub const TRY_AGAIN: &str =
-    "TRYAGAIN the session's hash slot is being imported and the session has not arrived yet";
+use super::*;
 
 pub fn redis_cli() -> String {
     std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_string())
@@ -50,6 +37,11 @@ pub struct Node {
 
 impl Node {
     pub fn start() -> Node {
+        Node::start_with(&[])
+    }
+
+    /// A node started with `extra` server arguments.
+    pub fn start_with(extra: &[&str]) -> Node {
         let server = Server::with_port(
             Options {
                 args: [
@@ -61,6 +53,7 @@ impl Node {
                     "5000",
                 ]
                 .iter()
+                .chain(extra)
                 .map(|s| s.to_string())
                 .collect(),
                 ..Options::default()
@@ -137,7 +130,14 @@ impl Cluster {
     /// Three primaries sharing all slots (made by `redis-cli --cluster create`), then
     /// `replicas` replicas of the first primary and `empty` primaries without slots.
     pub fn new(replicas: usize, empty: usize) -> Cluster {
-        let nodes: Vec<Node> = (0..3 + replicas + empty).map(|_| Node::start()).collect();
+        Cluster::with_node_args(replicas, empty, &[])
+    }
+
+    /// Like `new`, every node started with `extra` server arguments.
+    pub fn with_node_args(replicas: usize, empty: usize, extra: &[&str]) -> Cluster {
+        let nodes: Vec<Node> = (0..3 + replicas + empty)
+            .map(|_| Node::start_with(extra))
+            .collect();
         let cluster = Cluster { nodes };
         let mut create = Command::new(redis_cli());
         create.arg("--cluster").arg("create");
@@ -305,6 +305,35 @@ impl Cluster {
     }
 }
 
+pub fn keys_in_slot(node: &Node, slot: u16) -> Vec<Vec<u8>> {
+    cmd("CLUSTER")
+        .arg("GETKEYSINSLOT")
+        .arg(slot)
+        .arg(100000)
+        .query(&mut node.conn())
+        .unwrap()
+}
+
+pub fn by_token(token: &[u8], addr: SlotAddr) -> RoutingInfo {
+    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
+        slot_of(token),
+        addr,
+    )))
+}
+
+/// A token command sent through the cluster client to the node of the token's slot.
+pub fn routed(
+    c: &mut ClusterConnection,
+    command: &redis::Cmd,
+    token: &[u8],
+) -> redis::RedisResult<Value> {
+    c.route_command(command, by_token(token, SlotAddr::Master))
+}
+
+pub const NO_SESSION: &str = "the session id contained in <token> does not exist";
+pub const TRY_AGAIN: &str =
+    "TRYAGAIN the session's hash slot is being imported and the session has not arrived yet";
+
 /// Migration steps of one slot, as `redis-cli --cluster reshard` does them.
 pub fn begin_migration(slot: u16, from: &Node, to: &Node) {
     let _: () = cmd("CLUSTER")
@@ -339,15 +368,6 @@ pub fn migrate_keys(from: &Node, to: &Node, keys: &[Vec<u8>]) {
         .unwrap();
 }
 
-pub fn keys_in_slot(node: &Node, slot: u16) -> Vec<Vec<u8>> {
-    cmd("CLUSTER")
-        .arg("GETKEYSINSLOT")
-        .arg(slot)
-        .arg(100000)
-        .query(&mut node.conn())
-        .unwrap()
-}
-
 pub fn finish_migration(cluster: &Cluster, slot: u16, from: &Node, to: &Node) {
     migrate_keys(from, to, &keys_in_slot(from, slot));
     for n in [to, from].into_iter().chain(
@@ -367,22 +387,6 @@ pub fn finish_migration(cluster: &Cluster, slot: u16, from: &Node, to: &Node) {
     cluster.wait_owner(slot, to);
 }
 
-pub fn by_token(token: &[u8], addr: SlotAddr) -> RoutingInfo {
-    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
-        slot_of(token),
-        addr,
-    )))
-}
-
-/// A token command sent through the cluster client to the node of the token's slot.
-pub fn routed(
-    c: &mut ClusterConnection,
-    command: &redis::Cmd,
-    token: &[u8],
-) -> redis::RedisResult<Value> {
-    c.route_command(command, by_token(token, SlotAddr::Master))
-}
-
 pub fn pset(c: &mut ClusterConnection, token: &[u8], name: &str, data: &[u8]) {
     let v = routed(
         c,
@@ -395,19 +399,6 @@ pub fn pset(c: &mut ClusterConnection, token: &[u8], name: &str, data: &[u8]) {
     )
     .unwrap();
     assert_eq!(v, Value::Okay);
-}
-
-pub fn pget(c: &mut ClusterConnection, token: &[u8], name: &str) -> redis::RedisResult<Vec<u8>> {
-    routed(
-        c,
-        cmd("SESSIONGATE.PGET").arg(KEY).arg(token).arg(name),
-        token,
-    )
-    .and_then(|v| redis::from_redis_value(&v))
-}
-
-pub fn start_err(c: &mut redis::Connection) -> String {
-    err(c, cmd("SESSIONGATE.START").arg(KEY).arg(600))
 }
 
 /// How many error replies of this code the node sent (INFO errorstats).
