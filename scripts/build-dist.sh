@@ -3,7 +3,8 @@
 # nor cargo (the CI `images` job runs it inside each official server image; `make test-matrix`
 # runs it against each local server):
 #   <dist>/libsessiongate.so              the release module
-#   <dist>/libsessiongate-panic-test.so   the test-only build with SESSIONGATE.__PANIC
+#   <dist>/libsessiongate-<features>.so   each test-only build the tests ask for with
+#                                         build_module_variant("<features>") (panic-test, ...)
 #   <dist>/tests/<name>                   one binary per tests/<name>.rs
 #   <dist>/run-tests.sh                   scripts/run-dist-tests.sh, the runner
 #   scripts/build-dist.sh [dist dir, default: dist]
@@ -17,8 +18,11 @@ mkdir -p "$dist/tests"
 # dev-dependencies' features, lands on the same path).
 cargo build --release --locked
 cp target/release/libsessiongate.so "$dist/libsessiongate.so"
-cargo build --release --locked --features panic-test --target-dir target/panic-test
-cp target/panic-test/release/libsessiongate.so "$dist/libsessiongate-panic-test.so"
+variants=$(grep -ho 'build_module_variant("[^"]*")' tests/*.rs | sed 's/.*("\(.*\)")/\1/' | sort -u)
+for features in $variants; do
+  cargo build --release --locked --features "$features" --target-dir target/test-variants
+  cp target/test-variants/release/libsessiongate.so "$dist/libsessiongate-${features//[ ,]/+}.so"
+done
 json=$(mktemp)
 trap 'rm -f "$json"' EXIT
 cargo test --release --locked --no-run --tests --message-format=json >"$json"
@@ -34,4 +38,4 @@ if [ "$count" -ne "$expected" ]; then
   echo "build-dist: $count test binaries for $expected files tests/*.rs" >&2
   exit 1
 fi
-echo "build-dist: $dist holds the two modules and $count test binaries"
+echo "build-dist: $dist holds the module, the test-only builds ($(tr "\n" " " <<<"$variants")) and $count test binaries"

@@ -58,8 +58,8 @@ uid=$(docker exec "$name" id -u)
 [ "$uid" = 999 ] || fail "runs as uid $uid, not 999"
 modules=$(cli MODULE LIST)
 grep -qx sessiongate <<<"$modules" || fail "no sessiongate in MODULE LIST: $modules"
-grep -qx /usr/local/lib/redis/modules/sessiongate.so <<<"$modules" ||
-  fail "module not at /usr/local/lib/redis/modules/sessiongate.so: $modules"
+grep -qx /usr/local/lib/sessiongate/sessiongate.so <<<"$modules" ||
+  fail "module not at /usr/local/lib/sessiongate/sessiongate.so: $modules"
 
 token=$(cli SESSIONGATE.START smoke-key 300)
 grep -Eq '^v1[.][0-9A-Za-z]{16}[.][0-9a-f]{64}$' <<<"$token" || fail "START returned $token"

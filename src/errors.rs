@@ -1,6 +1,7 @@
 //! Every error reply of the public contract, by kind, with its exact text.
 
 use std::borrow::Cow;
+use std::net::SocketAddr;
 
 /// The largest payload name and payload data the C module accepted.
 pub const DEFAULT_MAX_PAYLOAD_NAME: usize = 200;
@@ -24,6 +25,18 @@ pub enum Error {
         max: usize,
     },
     NoPayload,
+    EmptyNewSignKey,
+    InvalidMaxLifetime,
+    /// START inside MULTI/EXEC on a cluster node (the transaction runs under another key's slot).
+    StartInMulti,
+    RenewInMulti,
+    /// RENEW of a token whose hash slot another cluster node serves.
+    Moved {
+        slot: u16,
+        node: SocketAddr,
+    },
+    /// RENEW of a token whose hash slot no cluster node serves.
+    SlotNotServed,
     /// The session's slot is being imported and the session has not arrived yet.
     TryAgain,
     /// START on a cluster node that serves no hash slot.
@@ -32,7 +45,8 @@ pub enum Error {
     ClusterDown,
     /// No free session id could be found (practically unreachable).
     IdSpaceExhausted,
-    /// A panic was caught inside a handler.
+    /// A panic was caught inside a handler (anything the handler wrote before it stays), or
+    /// a write the server refused.
     Internal,
 }
 
@@ -62,6 +76,21 @@ impl Error {
                 ))
             }
             Error::NoPayload => "the requested <payload_name> does not exist",
+            Error::EmptyNewSignKey => "<new_sign_key> must have at least one character",
+            Error::InvalidMaxLifetime => {
+                "<max_lifetime> must be a positive integer that represents seconds"
+            }
+            Error::StartInMulti => {
+                "ERR SESSIONGATE.START cannot run inside MULTI/EXEC in cluster mode"
+            }
+            Error::RenewInMulti => {
+                "ERR SESSIONGATE.RENEW cannot run inside MULTI/EXEC in cluster mode"
+            }
+            // As Redis words it: no brackets around an IPv6 address.
+            Error::Moved { slot, node } => {
+                return Cow::Owned(format!("MOVED {slot} {}:{}", node.ip(), node.port()))
+            }
+            Error::SlotNotServed => "CLUSTERDOWN Hash slot not served",
             Error::TryAgain => {
                 "TRYAGAIN the session's hash slot is being imported and the session has not arrived yet"
             }
@@ -70,7 +99,9 @@ impl Error {
             }
             Error::ClusterDown => "CLUSTERDOWN The cluster is down",
             Error::IdSpaceExhausted => "ERR could not draw an unused session id, try again",
-            Error::Internal => "ERR sessiongate internal error (the command was not applied)",
+            Error::Internal => {
+                "ERR sessiongate internal error (the command may be partly applied)"
+            }
         })
     }
 }
@@ -108,69 +139,117 @@ mod tests {
                 )
             }
             Error::NoPayload => (11, "the requested <payload_name> does not exist"),
+            Error::EmptyNewSignKey => (12, "<new_sign_key> must have at least one character"),
+            Error::InvalidMaxLifetime => (
+                13,
+                "<max_lifetime> must be a positive integer that represents seconds",
+            ),
+            Error::StartInMulti => (
+                14,
+                "ERR SESSIONGATE.START cannot run inside MULTI/EXEC in cluster mode",
+            ),
+            Error::RenewInMulti => (
+                15,
+                "ERR SESSIONGATE.RENEW cannot run inside MULTI/EXEC in cluster mode",
+            ),
+            // As Redis words it: no brackets around an IPv6 address.
+            Error::Moved { slot, node } => {
+                return (16, format!("MOVED {slot} {}:{}", node.ip(), node.port()))
+            }
+            Error::SlotNotServed => (17, "CLUSTERDOWN Hash slot not served"),
             Error::TryAgain => (
-                12,
+                18,
                 "TRYAGAIN the session's hash slot is being imported and the session has not arrived yet",
             ),
             Error::NoSlots => (
-                13,
+                19,
                 "ERR this cluster node serves no hash slot: send SESSIONGATE.START to a primary that serves slots",
             ),
-            Error::ClusterDown => (14, "CLUSTERDOWN The cluster is down"),
-            Error::IdSpaceExhausted => (15, "ERR could not draw an unused session id, try again"),
+            Error::ClusterDown => (20, "CLUSTERDOWN The cluster is down"),
+            Error::IdSpaceExhausted => (21, "ERR could not draw an unused session id, try again"),
             Error::Internal => (
-                16,
-                "ERR sessiongate internal error (the command was not applied)",
+                22,
+                "ERR sessiongate internal error (the command may be partly applied)",
             ),
         };
         (i, text.to_string())
     }
 
     /// One value of every kind, in the order of `expected`.
-    const ALL: [Error; 17] = [
-        Error::EmptySignKey,
-        Error::EmptyToken,
-        Error::TokenFormat,
-        Error::InvalidTtl,
-        Error::BadSignature,
-        Error::NoSession,
-        Error::ForeignSession,
-        Error::EmptyPayloadName,
-        Error::PayloadNameTooLong { max: 200 },
-        Error::EmptyPayloadData,
-        Error::PayloadDataTooLong { max: 8_000_000 },
-        Error::NoPayload,
-        Error::TryAgain,
-        Error::NoSlots,
-        Error::ClusterDown,
-        Error::IdSpaceExhausted,
-        Error::Internal,
-    ];
+    fn all() -> [Error; 23] {
+        [
+            Error::EmptySignKey,
+            Error::EmptyToken,
+            Error::TokenFormat,
+            Error::InvalidTtl,
+            Error::BadSignature,
+            Error::NoSession,
+            Error::ForeignSession,
+            Error::EmptyPayloadName,
+            Error::PayloadNameTooLong { max: 200 },
+            Error::EmptyPayloadData,
+            Error::PayloadDataTooLong { max: 8_000_000 },
+            Error::NoPayload,
+            Error::EmptyNewSignKey,
+            Error::InvalidMaxLifetime,
+            Error::StartInMulti,
+            Error::RenewInMulti,
+            Error::Moved {
+                slot: 3999,
+                node: "127.0.0.1:6381".parse().unwrap(),
+            },
+            Error::SlotNotServed,
+            Error::TryAgain,
+            Error::NoSlots,
+            Error::ClusterDown,
+            Error::IdSpaceExhausted,
+            Error::Internal,
+        ]
+    }
 
     #[test]
     fn every_kind_has_its_exact_text() {
-        for (i, e) in ALL.iter().enumerate() {
+        for (i, e) in all().iter().enumerate() {
             let (place, text) = expected(*e);
-            assert_eq!(place, i, "ALL out of order at {e:?}");
+            assert_eq!(place, i, "all() out of order at {e:?}");
             assert_eq!(e.message(), text, "{e:?}");
         }
         for max in [1, 3, 65_536] {
-            assert_eq!(
-                Error::PayloadNameTooLong { max }.message(),
-                expected(Error::PayloadNameTooLong { max }).1
-            );
-            assert_eq!(
-                Error::PayloadDataTooLong { max }.message(),
-                expected(Error::PayloadDataTooLong { max }).1
-            );
+            for e in [
+                Error::PayloadNameTooLong { max },
+                Error::PayloadDataTooLong { max },
+            ] {
+                assert_eq!(e.message(), expected(e).1);
+            }
         }
+        // The literal texts of the parametrised kinds, not only the same format! twice.
+        assert_eq!(
+            Error::PayloadDataTooLong { max: 8_000_000 }.message(),
+            "<payload_data> length exceeds the maximum value allowed of 8000000"
+        );
+        assert_eq!(
+            Error::Moved {
+                slot: 3999,
+                node: "127.0.0.1:6381".parse().unwrap()
+            }
+            .message(),
+            "MOVED 3999 127.0.0.1:6381"
+        );
+        assert_eq!(
+            Error::Moved {
+                slot: 0,
+                node: "[::1]:7000".parse().unwrap()
+            }
+            .message(),
+            "MOVED 0 ::1:7000"
+        );
     }
 
     #[test]
     fn texts_are_distinct_single_line_error_replies() {
         let texts: std::collections::HashSet<String> =
-            ALL.iter().map(|e| e.message().into_owned()).collect();
-        assert_eq!(texts.len(), ALL.len(), "two kinds share a text");
+            all().iter().map(|e| e.message().into_owned()).collect();
+        assert_eq!(texts.len(), all().len(), "two kinds share a text");
         for t in &texts {
             assert!(!t.is_empty() && !t.contains(['\n', '\r', '\0']), "{t:?}");
         }

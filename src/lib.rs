@@ -1,11 +1,14 @@
 //! Session Gate: signed-token sessions inside Redis.
 //!
-//! Pure logic (token, slot, args, errors, keycache) is public and tested without Redis; the
-//! Redis side (rm, store, cluster, commands) stays thin. This file only registers.
+//! Pure logic (token, slot, args, lifetime, expiry, errors, keycache) is public and tested
+//! without Redis; the Redis side (rm, store, cluster, commands) stays thin. This file only
+//! registers.
 
 pub mod args;
 pub mod errors;
+pub mod expiry;
 pub mod keycache;
+pub mod lifetime;
 pub mod slot;
 pub mod token;
 
@@ -13,9 +16,13 @@ mod cluster;
 mod commands;
 mod config;
 mod info;
+#[cfg(feature = "panic-test")]
+mod panic_hooks;
 mod rm;
+mod server;
 mod stats;
 mod store;
+mod strings;
 
 use redis_module::{redis_module, Context, RedisString, Status};
 
@@ -28,7 +35,13 @@ const ALLOCATOR: std::alloc::System = std::alloc::System;
 #[cfg(any(test, feature = "system-alloc"))]
 type Allocator = std::alloc::System;
 
+/// Called by the `RedisModule_OnLoad` that `redis_module!` generates, which catches no panic:
+/// a panic fails the load instead of aborting the server.
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    rm::no_unwind(Status::Err, || load(ctx, args))
+}
+
+fn load(ctx: &Context, args: &[RedisString]) -> Status {
     let args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
     if let Err(e) = config::apply_load_args(&args) {
         ctx.log_warning(&format!("sessiongate: {e}"));
@@ -57,6 +70,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
         }
     }
     info::register(ctx.ctx);
+    server::declare_options(ctx);
     if !rm::can_redact() {
         ctx.log_notice(
             "this server cannot redact arguments: sign keys will show in MONITOR and SLOWLOG (Redis 7.0+ hides them)",
@@ -65,10 +79,19 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     Status::Ok
 }
 
+/// MODULE UNLOAD: wipes the cached key material, which would otherwise stay in memory.
+fn deinit(_ctx: &Context) -> Status {
+    rm::no_unwind(Status::Err, || {
+        keycache::clear();
+        Status::Ok
+    })
+}
+
 redis_module! {
     name: "sessiongate",
     version: 1,
     allocator: (Allocator, ALLOCATOR),
     data_types: [],
     init: init,
+    deinit: deinit,
 }

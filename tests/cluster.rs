@@ -12,339 +12,14 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::cluster::*;
 use common::*;
-use redis::cluster::{ClusterClient, ClusterConnection};
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::cluster::ClusterConnection;
+use redis::cluster_routing::SlotAddr;
 use redis::Value;
 
 const NO_SLOTS: &str =
     "ERR this cluster node serves no hash slot: send SESSIONGATE.START to a primary that serves slots";
-const NO_SESSION: &str = "the session id contained in <token> does not exist";
-const TRY_AGAIN: &str =
-    "TRYAGAIN the session's hash slot is being imported and the session has not arrived yet";
-
-fn redis_cli() -> String {
-    std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_string())
-}
-
-/// A free loopback port whose cluster bus port (port + 10000) is free too.
-fn cluster_port() -> u16 {
-    for _ in 0..200 {
-        let p = free_port();
-        if p < 55000 && std::net::TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free port pair for a cluster node");
-}
-
-fn slot_of(token: &[u8]) -> u16 {
-    crc16(token) % 16384
-}
-
-struct Node {
-    server: Server,
-    id: String,
-}
-
-impl Node {
-    fn start() -> Node {
-        let server = Server::with_ports(
-            Options {
-                args: [
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "5000",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-                ..Options::default()
-            },
-            cluster_port,
-        );
-        let id: String = cmd("CLUSTER")
-            .arg("MYID")
-            .query(&mut server.conn())
-            .unwrap();
-        Node { server, id }
-    }
-
-    fn port(&self) -> u16 {
-        self.server.port
-    }
-
-    fn conn(&self) -> redis::Connection {
-        self.server.conn()
-    }
-
-    fn info(&self, section: &str) -> String {
-        cmd("INFO").arg(section).query(&mut self.conn()).unwrap()
-    }
-
-    fn cluster_info(&self) -> String {
-        cmd("CLUSTER").arg("INFO").query(&mut self.conn()).unwrap()
-    }
-
-    /// The slots this node owns, as CLUSTER SLOTS on this node tells.
-    fn owned_slots(&self) -> HashSet<u16> {
-        slot_owners(&mut self.conn())
-            .into_iter()
-            .filter(|(_, port)| *port == self.port())
-            .map(|(slot, _)| slot)
-            .collect()
-    }
-}
-
-/// slot → port of its primary, from CLUSTER SLOTS.
-fn slot_owners(c: &mut redis::Connection) -> BTreeMap<u16, u16> {
-    let v: Value = cmd("CLUSTER").arg("SLOTS").query(c).unwrap();
-    let mut owners = BTreeMap::new();
-    let Value::Array(ranges) = v else {
-        panic!("CLUSTER SLOTS: {v:?}")
-    };
-    for r in ranges {
-        let Value::Array(r) = r else { panic!("{r:?}") };
-        let int = |v: &Value| match v {
-            Value::Int(n) => *n,
-            _ => panic!("{v:?}"),
-        };
-        let (start, end) = (int(&r[0]), int(&r[1]));
-        let Value::Array(master) = &r[2] else {
-            panic!("{r:?}")
-        };
-        let port = int(&master[1]) as u16;
-        for s in start..=end {
-            owners.insert(s as u16, port);
-        }
-    }
-    owners
-}
-
-fn keyslot(c: &mut redis::Connection, key: &[u8]) -> u16 {
-    cmd("CLUSTER").arg("KEYSLOT").arg(key).query(c).unwrap()
-}
-
-struct Cluster {
-    nodes: Vec<Node>,
-}
-
-impl Cluster {
-    /// Three primaries sharing all slots (made by `redis-cli --cluster create`), then
-    /// `replicas` replicas of the first primary and `empty` primaries without slots.
-    fn new(replicas: usize, empty: usize) -> Cluster {
-        let nodes: Vec<Node> = (0..3 + replicas + empty).map(|_| Node::start()).collect();
-        let cluster = Cluster { nodes };
-        let mut create = Command::new(redis_cli());
-        create.arg("--cluster").arg("create");
-        for n in &cluster.nodes[..3] {
-            create.arg(format!("127.0.0.1:{}", n.port()));
-        }
-        let out = create
-            .arg("--cluster-yes")
-            .output()
-            .expect("run redis-cli --cluster create");
-        assert!(
-            out.status.success(),
-            "cluster create failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let first = cluster.nodes[0].port();
-        for n in &cluster.nodes[3..] {
-            let _: () = cmd("CLUSTER")
-                .arg("MEET")
-                .arg("127.0.0.1")
-                .arg(first)
-                .query(&mut n.conn())
-                .unwrap();
-        }
-        let total = cluster.nodes.len();
-        cluster.wait("every node to know every other", || {
-            cluster.nodes.iter().all(|n| {
-                n.cluster_info()
-                    .contains(&format!("cluster_known_nodes:{total}\r"))
-            })
-        });
-        for n in &cluster.nodes[3..3 + replicas] {
-            let primary = cluster.nodes[0].id.clone();
-            cluster.wait("a replica to attach", || {
-                cmd("CLUSTER")
-                    .arg("REPLICATE")
-                    .arg(&primary)
-                    .query::<()>(&mut n.conn())
-                    .is_ok()
-            });
-        }
-        cluster.wait("cluster_state:ok and one slot map everywhere", || {
-            let map = slot_owners(&mut cluster.nodes[0].conn());
-            map.len() == 16384
-                && cluster.nodes.iter().all(|n| {
-                    n.cluster_info().contains("cluster_state:ok")
-                        && slot_owners(&mut n.conn()) == map
-                })
-        });
-        for n in &cluster.nodes[3..3 + replicas] {
-            cluster.wait(
-                "the replica to sync and show in every CLUSTER SLOTS",
-                || {
-                    n.info("replication").contains("master_link_status:up")
-                        && cluster.nodes.iter().all(|m| {
-                            let v: Value =
-                                cmd("CLUSTER").arg("SLOTS").query(&mut m.conn()).unwrap();
-                            format!("{v:?}").contains(&format!("int({})", n.port()))
-                        })
-                },
-            );
-        }
-        cluster
-    }
-
-    fn wait(&self, what: &str, f: impl FnMut() -> bool) {
-        wait_until(what, Duration::from_secs(30), f);
-    }
-
-    fn client(&self, read_from_replicas: bool) -> ClusterConnection {
-        let urls: Vec<String> = self.nodes[..3].iter().map(|n| n.server.url()).collect();
-        let mut b = ClusterClient::builder(urls)
-            .retries(40)
-            .min_retry_wait(5)
-            .max_retry_wait(50)
-            .retry_wait_formula(5, 2)
-            .connection_timeout(Duration::from_secs(5))
-            .response_timeout(Duration::from_secs(10));
-        if read_from_replicas {
-            b = b.read_from_replicas();
-        }
-        b.build().unwrap().get_connection().unwrap()
-    }
-
-    fn node_by_port(&self, port: u16) -> &Node {
-        self.nodes.iter().find(|n| n.port() == port).unwrap()
-    }
-
-    /// Every node agrees that `slot` belongs to `owner`.
-    fn wait_owner(&self, slot: u16, owner: &Node) {
-        self.wait("every node to agree on a slot's owner", || {
-            self.nodes
-                .iter()
-                .all(|n| slot_owners(&mut n.conn()).get(&slot) == Some(&owner.port()))
-        });
-    }
-
-    /// `redis-cli --cluster check`: exit status 0, all slots covered, no error or warning.
-    fn check(&self) {
-        let out = Command::new(redis_cli())
-            .arg("--cluster")
-            .arg("check")
-            .arg(format!("127.0.0.1:{}", self.nodes[0].port()))
-            .output()
-            .expect("run redis-cli --cluster check");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(out.status.success(), "cluster check failed:\n{text}");
-        assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
-        assert!(
-            !text.contains("[ERR]") && !text.contains("[WARNING]"),
-            "cluster check:\n{text}"
-        );
-    }
-}
-
-/// Migration steps of one slot, as `redis-cli --cluster reshard` does them.
-fn begin_migration(slot: u16, from: &Node, to: &Node) {
-    let _: () = cmd("CLUSTER")
-        .arg("SETSLOT")
-        .arg(slot)
-        .arg("IMPORTING")
-        .arg(&from.id)
-        .query(&mut to.conn())
-        .unwrap();
-    let _: () = cmd("CLUSTER")
-        .arg("SETSLOT")
-        .arg(slot)
-        .arg("MIGRATING")
-        .arg(&to.id)
-        .query(&mut from.conn())
-        .unwrap();
-}
-
-fn migrate_keys(from: &Node, to: &Node, keys: &[Vec<u8>]) {
-    if keys.is_empty() {
-        return;
-    }
-    let _: String = cmd("MIGRATE")
-        .arg("127.0.0.1")
-        .arg(to.port())
-        .arg("")
-        .arg(0)
-        .arg(10000)
-        .arg("KEYS")
-        .arg(keys)
-        .query(&mut from.conn())
-        .unwrap();
-}
-
-fn keys_in_slot(node: &Node, slot: u16) -> Vec<Vec<u8>> {
-    cmd("CLUSTER")
-        .arg("GETKEYSINSLOT")
-        .arg(slot)
-        .arg(100000)
-        .query(&mut node.conn())
-        .unwrap()
-}
-
-fn finish_migration(cluster: &Cluster, slot: u16, from: &Node, to: &Node) {
-    migrate_keys(from, to, &keys_in_slot(from, slot));
-    for n in [to, from].into_iter().chain(
-        cluster
-            .nodes
-            .iter()
-            .filter(|n| n.id != to.id && n.id != from.id),
-    ) {
-        let _: () = cmd("CLUSTER")
-            .arg("SETSLOT")
-            .arg(slot)
-            .arg("NODE")
-            .arg(&to.id)
-            .query(&mut n.conn())
-            .unwrap();
-    }
-    cluster.wait_owner(slot, to);
-}
-
-fn by_token(token: &[u8], addr: SlotAddr) -> RoutingInfo {
-    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
-        slot_of(token),
-        addr,
-    )))
-}
-
-/// A token command sent through the cluster client to the node of the token's slot.
-fn routed(
-    c: &mut ClusterConnection,
-    command: &redis::Cmd,
-    token: &[u8],
-) -> redis::RedisResult<Value> {
-    c.route_command(command, by_token(token, SlotAddr::Master))
-}
-
-fn pset(c: &mut ClusterConnection, token: &[u8], name: &str, data: &[u8]) {
-    let v = routed(
-        c,
-        cmd("SESSIONGATE.PSET")
-            .arg(KEY)
-            .arg(token)
-            .arg(name)
-            .arg(data),
-        token,
-    )
-    .unwrap();
-    assert_eq!(v, Value::Okay);
-}
-
 fn pget(c: &mut ClusterConnection, token: &[u8], name: &str) -> redis::RedisResult<Vec<u8>> {
     routed(
         c,
@@ -356,33 +31,6 @@ fn pget(c: &mut ClusterConnection, token: &[u8], name: &str) -> redis::RedisResu
 
 fn start_err(c: &mut redis::Connection) -> String {
     err(c, cmd("SESSIONGATE.START").arg(KEY).arg(600))
-}
-
-/// How many error replies of this code the node sent (INFO errorstats).
-fn error_count(node: &Node, code: &str) -> u64 {
-    let prefix = format!("errorstat_{code}:");
-    node.info("errorstats")
-        .lines()
-        .filter(|l| l.starts_with(&prefix))
-        .filter_map(|l| l.split("count=").nth(1)?.trim().parse::<u64>().ok())
-        .sum()
-}
-
-/// A counter of the module's `INFO sessiongate` on this node.
-fn module_counter(node: &Node, name: &str) -> u64 {
-    let prefix = format!("sessiongate_{name}:");
-    node.info("sessiongate")
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no sessiongate_{name} in INFO"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
-/// Redirections this node answered.
-fn redirections(node: &Node) -> u64 {
-    error_count(node, "MOVED") + error_count(node, "ASK")
 }
 
 #[test]
@@ -409,6 +57,7 @@ fn sessions_live_in_the_slots_of_the_node_that_started_them() {
             tokens.push(t);
         }
     }
+    assert_eq!(cluster.assert_keys_filed(), tokens.len());
 
     // Hundreds of sessions driven through the cluster client, every command routed by token.
     let before: u64 = primaries.iter().map(redirections).sum();
@@ -423,6 +72,7 @@ fn sessions_live_in_the_slots_of_the_node_that_started_them() {
         pset(&mut cc, t, "user", format!("u{i}").as_bytes());
         pset(&mut cc, t, "cart", b"\x00\xffbinary");
     }
+    assert_eq!(cluster.assert_keys_filed(), tokens.len());
     let mut live = vec![];
     for (i, t) in tokens.iter().enumerate() {
         assert_eq!(
@@ -451,6 +101,7 @@ fn sessions_live_in_the_slots_of_the_node_that_started_them() {
             _ => live.push((t.clone(), 600)),
         }
     }
+    assert_eq!(cluster.assert_keys_filed(), live.len());
     let after: u64 = primaries.iter().map(redirections).sum();
     assert_eq!(after, before, "a token command was redirected (MOVED/ASK)");
 
@@ -535,6 +186,7 @@ fn sessions_live_in_the_slots_of_the_node_that_started_them() {
         let exp = cmd("SESSIONGATE.EXPIRE").arg(KEY).arg(t).arg(60).clone();
         assert_eq!(routed(&mut cc, &exp, t).unwrap(), Value::Okay);
     }
+    assert_eq!(cluster.assert_keys_filed(), live.len() + old.len());
     cluster.check();
 }
 
@@ -584,6 +236,7 @@ fn resharding_keeps_sessions_and_start_follows_ownership() {
             pset(&mut cc, t, "user", &t[3..19]);
         }
     }
+    assert_eq!(cluster.assert_keys_filed(), 260);
 
     // Hold the fullest slot half-migrated from D to B.
     let (&s1, _) = on_d.iter().max_by_key(|(_, ts)| ts.len()).unwrap();
@@ -599,6 +252,7 @@ fn resharding_keeps_sessions_and_start_follows_ownership() {
         .map(|t| session_key_of(&mut d.conn(), t))
         .collect();
     migrate_keys(d, b, &moved_keys);
+    assert_eq!(cluster.assert_keys_filed(), 260);
 
     // What the servers answer, command by command: the source sends every token of the slot
     // to the importing node (-ASK, as the token is never a key), which answers -TRYAGAIN for a
@@ -631,6 +285,7 @@ fn resharding_keeps_sessions_and_start_follows_ownership() {
             ok(&mut dc, "END", (KEY, &t));
         }
     }
+    assert_eq!(cluster.assert_keys_filed(), 260);
 
     // A cluster client reads every session of the slot while the rest of the migration
     // completes in the background: no live session ever answers "does not exist".
@@ -691,6 +346,7 @@ fn resharding_keeps_sessions_and_start_follows_ownership() {
             pset(&mut cc, t, "after", b"1");
         }
     }
+    assert_eq!(cluster.assert_keys_filed(), 260);
     let on_b: HashSet<Vec<u8>> = keys_in_slot(b, s1).into_iter().collect();
     assert_eq!(on_b.len(), in_s1.len());
     assert!(keys_in_slot(d, s1).is_empty());
@@ -742,6 +398,7 @@ fn resharding_keeps_sessions_and_start_follows_ownership() {
         }
     }
     assert!(keys(&mut d.conn()).is_empty());
+    assert_eq!(cluster.assert_keys_filed(), 260);
     cluster.check();
 }
 
@@ -763,6 +420,7 @@ fn replicas_serve_pget_and_refuse_writes() {
         .unwrap();
     let acked: i64 = cmd("WAIT").arg(1).arg(10000).query(&mut pc).unwrap();
     assert_eq!(acked, 1);
+    assert_eq!(cluster.assert_keys_filed(), tokens.len() - 1);
 
     // A READONLY connection to the replica reads sessions; writes are refused as Redis refuses
     // them there (redirected to the primary), and a session that ended is simply gone.
@@ -800,6 +458,8 @@ fn replicas_serve_pget_and_refuse_writes() {
     }
     let e = start_err(&mut rc);
     assert!(e.starts_with("READONLY "), "START on a replica: {e}");
+    let e = err(&mut rc, cmd("SESSIONGATE.RENEW").arg(KEY).arg(&tokens[1]));
+    assert!(e.starts_with("READONLY "), "RENEW on a replica: {e}");
     let v: Vec<u8> = get(&tokens[1]).query(&mut rc).unwrap();
     assert_eq!(v, &tokens[1][3..19], "a refused write changed the replica");
 

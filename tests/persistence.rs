@@ -7,19 +7,43 @@ use std::time::Duration;
 
 use common::*;
 
-/// A live session after the workload: its token and every payload it must hold.
-struct Live {
-    token: Vec<u8>,
-    payloads: Vec<(Vec<u8>, Vec<u8>)>,
+/// The key some sessions are renewed into (a key rotation).
+const NEW_KEY: &[u8] = b"rotated-sign-key";
+
+/// The tokens of a workload: the live ones, each with every payload it must hold, and every
+/// one ever issued.
+struct Tokens {
+    live: Vec<Vec<u8>>,
+    payloads: Vec<Vec<(Vec<u8>, Vec<u8>)>>,
+    issued: Vec<Vec<u8>>,
 }
 
-/// Starts sessions and runs every kind of write on them; returns the live ones.
-fn workload(c: &mut redis::Connection) -> Vec<Live> {
-    let mut live = vec![];
+/// Starts sessions (some capped) and runs every kind of write on them, RENEW into the same
+/// key and into another key and back included.
+fn workload(c: &mut redis::Connection) -> Tokens {
+    let mut tokens = Tokens {
+        live: vec![],
+        payloads: vec![],
+        issued: vec![],
+    };
     for i in 0..60u32 {
-        let t = start(c, KEY, 1000 + i as i64);
+        let mut t = if i % 3 == 0 {
+            start_capped(c, KEY, 1000 + i as i64, 3000)
+        } else {
+            start(c, KEY, 1000 + i as i64)
+        };
         ok(c, "PSET", (KEY, &t, "user", format!("u{i}")));
         ok(c, "PSET", (KEY, &t, b"bin\0\xff", vec![i as u8; 300]));
+        if i % 5 == 0 {
+            tokens.issued.push(t.clone());
+            t = renew(c, KEY, &t, None);
+        } else if i % 5 == 1 {
+            tokens.issued.push(t.clone());
+            let n = renew(c, KEY, &t, Some(NEW_KEY));
+            tokens.issued.push(n.clone());
+            t = renew(c, NEW_KEY, &n, Some(KEY));
+        }
+        tokens.issued.push(t.clone());
         let mut payloads = vec![(b"bin\0\xff".to_vec(), vec![i as u8; 300])];
         match i % 4 {
             0 => {
@@ -39,17 +63,18 @@ fn workload(c: &mut redis::Connection) -> Vec<Live> {
             }
         }
         payloads.sort();
-        live.push(Live { token: t, payloads });
+        tokens.live.push(t);
+        tokens.payloads.push(payloads);
     }
-    live
+    tokens
 }
 
 /// The module serves every live session with exactly its payloads.
-fn assert_served(c: &mut redis::Connection, live: &[Live]) {
-    for s in live {
+fn assert_served(c: &mut redis::Connection, tokens: &Tokens) {
+    for (t, payloads) in tokens.live.iter().zip(&tokens.payloads) {
         let flat: Vec<Vec<u8>> = cmd("SESSIONGATE.PGETALL")
             .arg(KEY)
-            .arg(&s.token)
+            .arg(t)
             .query(c)
             .unwrap();
         let mut got: Vec<(Vec<u8>, Vec<u8>)> = flat
@@ -57,14 +82,10 @@ fn assert_served(c: &mut redis::Connection, live: &[Live]) {
             .map(|p| (p[0].clone(), p[1].clone()))
             .collect();
         got.sort();
-        assert_eq!(got, s.payloads);
-        let (name, data) = &s.payloads[0];
-        assert_eq!(&pget(c, (KEY, &s.token, name)), data);
+        assert_eq!(&got, payloads);
+        let (name, data) = &payloads[0];
+        assert_eq!(&pget(c, (KEY, t, name)), data);
     }
-}
-
-fn tokens(live: &[Live]) -> Vec<Vec<u8>> {
-    live.iter().map(|s| s.token.clone()).collect()
 }
 
 fn persistence_field(c: &mut redis::Connection, field: &str) -> Option<String> {
@@ -93,6 +114,10 @@ fn assert_no_secrets(bytes: &[u8], tokens: &[Vec<u8>], what: &str) {
     let hay = String::from_utf8_lossy(bytes);
     assert!(!hay.contains("qwerty"), "{what} holds the sign key");
     assert!(
+        !hay.contains(std::str::from_utf8(NEW_KEY).unwrap()),
+        "{what} holds the new sign key"
+    );
+    assert!(
         !hay.to_lowercase().contains("sessiongate."),
         "{what} holds a module command"
     );
@@ -110,11 +135,12 @@ fn replica_without_the_module_ends_with_identical_sessions() {
     let replica = start_replica(&master, false);
     let mut m = master.conn();
     let mut r = replica.conn();
-    workload(&mut m);
+    let tokens = workload(&mut m);
     let acked: i64 = cmd("WAIT").arg(1).arg(10_000).query(&mut m).unwrap();
     assert_eq!(acked, 1);
     let ms = snapshot(&mut m);
     assert_eq!(ms.len(), 30);
+    assert_eq!(tokens.live.len(), 30);
     assert_eq!(snapshot(&mut r), ms, "replica differs from master");
     assert!(ms.iter().all(|(_, _, at)| at.map_or(true, |at| at > 0)));
     assert!(!master.log().contains("qwerty"));
@@ -127,7 +153,7 @@ fn replica_sees_native_commands_only() {
     let mut mon = replica.conn();
     let _: () = cmd("MONITOR").query(&mut mon).unwrap();
     let mut m = master.conn();
-    let live = workload(&mut m);
+    let tokens = workload(&mut m);
     let _: i64 = cmd("WAIT").arg(1).arg(10_000).query(&mut m).unwrap();
     let _: () = cmd("SET")
         .arg("sentinel-end")
@@ -150,20 +176,20 @@ fn replica_sees_native_commands_only() {
         assert!(text.contains(native), "{native} not replicated:\n{text}");
     }
     assert!(!text.contains("\"EXPIRE\""), "relative expiry replicated");
-    assert_no_secrets(&seen, &tokens(&live), "the replication stream");
+    assert_no_secrets(&seen, &tokens.issued, "the replication stream");
 }
 
 #[test]
 fn aof_restart_keeps_every_session_and_no_secret() {
     let mut s = Server::with_args(&["--appendonly", "yes", "--appendfsync", "always"]);
     let mut c = s.conn();
-    let live = workload(&mut c);
+    let tokens = workload(&mut c);
     let before = snapshot(&mut c);
     s.kill();
     s.restart();
     let mut c = s.conn();
     assert_eq!(snapshot(&mut c), before);
-    assert_served(&mut c, &live);
+    assert_served(&mut c, &tokens);
     let mut aof = Vec::new();
     let mut stack = vec![s.dir.clone()];
     while let Some(p) = stack.pop() {
@@ -174,8 +200,7 @@ fn aof_restart_keeps_every_session_and_no_secret() {
         }
     }
     assert!(!aof.is_empty(), "no AOF written");
-    assert_no_secrets(&aof, &tokens(&live), "the AOF");
-
+    assert_no_secrets(&aof, &tokens.issued, "the AOF");
     // A rewrite keeps them too: one runs to completion, successfully, and the restart loads
     // the rewritten file.
     let no_rewrite_running = |c: &mut redis::Connection| {
@@ -198,20 +223,20 @@ fn aof_restart_keeps_every_session_and_no_secret() {
     s.restart();
     let mut c = s.conn();
     assert_eq!(snapshot(&mut c), before);
-    assert_served(&mut c, &live);
+    assert_served(&mut c, &tokens);
 }
 
 #[test]
 fn rdb_restart_keeps_every_session() {
     let mut s = Server::start();
     let mut c = s.conn();
-    let live = workload(&mut c);
+    let tokens = workload(&mut c);
     let before = snapshot(&mut c);
     let _: () = cmd("SAVE").query(&mut c).unwrap();
     s.restart();
     let mut c = s.conn();
     assert_eq!(snapshot(&mut c), before);
-    assert_served(&mut c, &live);
+    assert_served(&mut c, &tokens);
     let rdb = std::fs::read(s.dir.join("dump.rdb")).unwrap();
-    assert_no_secrets(&rdb, &tokens(&live), "the RDB file");
+    assert_no_secrets(&rdb, &tokens.issued, "the RDB file");
 }

@@ -2,6 +2,8 @@
 //! module, a private directory, and a bounded wait that fails with the server's log.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -74,6 +76,15 @@ fn assert_fresh(so: &Path) {
     let built = std::fs::metadata(so)
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| panic!("{} is missing: run `make test`", so.display()));
+    assert!(
+        built >= newest_source(),
+        "{} is older than the sources: build it first (`make test` does)",
+        so.display()
+    );
+}
+
+/// When the module's sources (src/ and Cargo.toml) last changed.
+pub fn newest_source() -> SystemTime {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut newest = SystemTime::UNIX_EPOCH;
     let mut stack = vec![root.join("src"), root.join("Cargo.toml")];
@@ -86,11 +97,7 @@ fn assert_fresh(so: &Path) {
             newest = newest.max(m);
         }
     }
-    assert!(
-        built >= newest,
-        "{} is older than the sources: build it first (`make test` does)",
-        so.display()
-    );
+    newest
 }
 
 pub fn free_port() -> u16 {
@@ -470,4 +477,44 @@ pub fn foreign_token(t: &[u8]) -> (Vec<u8>, Vec<u8>) {
         })
         .find(|(_, tok)| crc16(tok) & 16383 == slot)
         .unwrap()
+}
+
+/// `SESSIONGATE.START <key> <ttl> <max_lifetime>`: the token of a capped session.
+pub fn start_capped(c: &mut redis::Connection, key: &[u8], ttl: i64, max_lifetime: i64) -> Vec<u8> {
+    cmd("SESSIONGATE.START")
+        .arg(key)
+        .arg(ttl)
+        .arg(max_lifetime)
+        .query(c)
+        .unwrap_or_else(|e| panic!("SESSIONGATE.START with a cap: {e}"))
+}
+
+/// The command `SESSIONGATE.RENEW <key> <token> [<new_key>]`.
+pub fn renew_cmd(key: &[u8], token: &[u8], new_key: Option<&[u8]>) -> redis::Cmd {
+    let mut c = cmd("SESSIONGATE.RENEW");
+    c.arg(key).arg(token);
+    if let Some(k) = new_key {
+        c.arg(k);
+    }
+    c
+}
+
+/// `SESSIONGATE.RENEW <key> <token> [<new_key>]`: the new token.
+pub fn renew(
+    c: &mut redis::Connection,
+    key: &[u8],
+    token: &[u8],
+    new_key: Option<&[u8]>,
+) -> Vec<u8> {
+    renew_cmd(key, token, new_key)
+        .query(c)
+        .unwrap_or_else(|e| panic!("SESSIONGATE.RENEW: {e}"))
+}
+
+/// The 16-byte fingerprint of `key` that a session stores in its field "".
+pub fn fingerprint(key: &[u8]) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    m.update(b"sessiongate key fingerprint");
+    m.finalize().into_bytes()[..16].to_vec()
 }

@@ -29,7 +29,7 @@ pub const CONTRACT_ERRORS: [&str; 13] = [
     "<payload_data> length exceeds the maximum value allowed of 8000000",
     "the requested <payload_name> does not exist",
     // Index 12: not an error of the table, but the guard's answer to a caught panic.
-    "ERR sessiongate internal error (the command was not applied)",
+    "ERR sessiongate internal error (the command may be partly applied)",
 ];
 pub const NO_SESSION: &str = CONTRACT_ERRORS[5];
 pub const NO_PAYLOAD: &str = CONTRACT_ERRORS[11];
@@ -62,7 +62,7 @@ pub fn pipeline(c: &mut redis::Connection, cmds: &[redis::Cmd]) -> Vec<Reply> {
     pipeline_values(c, cmds).into_iter().map(classify).collect()
 }
 
-/// `pipeline`, the replies as the client decoded them.
+/// `pipeline`, replies as the client parsed them (errors nested in arrays stay there).
 pub fn pipeline_values(c: &mut redis::Connection, cmds: &[redis::Cmd]) -> Vec<Value> {
     if cmds.is_empty() {
         return vec![];
@@ -148,6 +148,13 @@ pub fn start_cmd(key: &[u8], ttl: i64) -> redis::Cmd {
     c
 }
 
+/// START with a max_lifetime.
+pub fn start_capped_cmd(key: &[u8], ttl: i64, max_lifetime: i64) -> redis::Cmd {
+    let mut c = start_cmd(key, ttl);
+    c.arg(max_lifetime);
+    c
+}
+
 pub fn pset(c: &mut redis::Connection, token: &[u8], name: &[u8], data: &[u8]) {
     let r = one(c, &pset_cmd(KEY, token, name, data));
     assert_eq!(r, Reply::Ok, "PSET");
@@ -157,7 +164,7 @@ pub fn pget_reply(c: &mut redis::Connection, token: &[u8], name: &[u8]) -> Reply
     one(c, &pget_cmd(KEY, token, name))
 }
 
-/// Every session key holds a 16-byte fingerprint in field "": no half session exists.
+/// Every session key holds a fingerprint in field "": no half session exists.
 /// Returns the number of session keys.
 pub fn assert_sessions_whole(c: &mut redis::Connection) -> usize {
     let ks = keys(c);
@@ -169,9 +176,9 @@ pub fn assert_sessions_whole(c: &mut redis::Connection) -> usize {
         if gone {
             continue;
         }
-        assert_eq!(
-            fp.map(|f| f.len()),
-            Some(16),
+        // 16 bytes, or 24 for a session with a max_lifetime.
+        assert!(
+            matches!(fp.map(|f| f.len()), Some(16 | 24)),
             "session {} has no fingerprint",
             String::from_utf8_lossy(k)
         );
@@ -184,56 +191,57 @@ pub fn ping(c: &mut redis::Connection) {
     assert_eq!(pong, "PONG");
 }
 
-/// The test-only module built with the cargo feature `panic-test`: `$SESSIONGATE_PANIC_MODULE`
-/// (a prebuilt one: scripts/build-dist.sh makes it, for runs without cargo or sources), else
-/// built here into `target/panic-test` (cargo does nothing when it is fresh). None, with the
-/// reason, when neither is possible.
-pub fn panic_test_module() -> Result<PathBuf, String> {
-    if let Ok(p) = std::env::var("SESSIONGATE_PANIC_MODULE") {
-        let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(format!(
-                "SESSIONGATE_PANIC_MODULE={} is not a file",
-                p.display()
-            ))
-        };
+/// The module built with the test-only cargo `features`, as a `.so` named after them. Where
+/// `$SESSIONGATE_MODULE_VARIANTS` names a directory, the prebuilt copy there (scripts/build-dist.sh
+/// makes one of each, for runs with neither cargo nor the sources). Otherwise built here: every
+/// variant builds in one target directory, `target/test-variants`, so the dependencies are
+/// compiled once for all; cargo rebuilds only the crate when the features change, and is not
+/// run while the copy is newer than the sources.
+pub fn build_module_variant(features: &str) -> PathBuf {
+    let name = format!("libsessiongate-{}.so", features.replace([' ', ','], "+"));
+    if let Ok(dir) = std::env::var("SESSIONGATE_MODULE_VARIANTS") {
+        let so = PathBuf::from(dir).join(&name);
+        assert!(
+            so.is_file(),
+            "{} is missing (SESSIONGATE_MODULE_VARIANTS)",
+            so.display()
+        );
+        return so;
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    if !root.join("Cargo.toml").is_file() {
-        return Err(format!(
-            "no SESSIONGATE_PANIC_MODULE and no source tree at {} to build one",
-            root.display()
-        ));
+    let target = root.join("target").join("test-variants");
+    let so = target.join(&name);
+    let copied = std::fs::metadata(&so).and_then(|m| m.modified());
+    if copied.is_ok_and(|t| t >= newest_source()) {
+        return so;
     }
-    let target = root.join("target").join("panic-test");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(&cargo)
         .current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "--features",
-            "panic-test",
-            "--target-dir",
-        ])
+        .args(["build", "--release", "--features", features, "--target-dir"])
         .arg(&target)
         .output()
-        .map_err(|e| format!("no SESSIONGATE_PANIC_MODULE and cannot run {cargo}: {e}"))?;
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {cargo} to build the {features} module ({e}); without cargo, set \
+                 SESSIONGATE_MODULE_VARIANTS to a directory holding {name}"
+            )
+        });
     assert!(
         out.status.success(),
-        "building the panic-test module failed:\n{}",
+        "building the {features} module failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Ok(target.join("release").join("libsessiongate.so"))
-}
-
-/// Says on the real stderr (libtest captures `eprintln!`, not this) that a test did not run,
-/// and why; the dist runner (scripts/run-dist-tests.sh) prints every such line.
-pub fn skipped(test: &str, why: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+    // Copied under a new name, then renamed over the old copy: a server of another test may
+    // still have the old one loaded.
+    let tmp = target.join(format!(
+        "{name}.{}.{:?}.tmp",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::copy(target.join("release").join("libsessiongate.so"), &tmp).unwrap();
+    std::fs::rename(&tmp, &so).unwrap();
+    so
 }
 
 pub fn wait_link_up(c: &mut redis::Connection) {
