@@ -9,7 +9,8 @@
 //! resurrected session fails, and at the end the server holds exactly the model's sessions.
 //! The server must stay up, and sessions of an application the commands never name, intact.
 //!
-//! Another command: its name and argument kinds in COMMANDS, its success in `Model::success`.
+//! All nine commands, START's optional cap and RENEW's optional new key included. Another
+//! command: its name and argument kinds in COMMANDS, its success in `Model::success`.
 
 mod common;
 mod harden;
@@ -32,19 +33,25 @@ enum Kind {
     Ttl,
     Name,
     Data,
+    /// START's max_lifetime.
+    Cap,
+    /// RENEW's new_sign_key.
+    NewKey,
 }
 use Kind::*;
 
-/// Every command sent: its name and the kinds of the arguments after the name.
-const COMMANDS: [(&str, &[Kind]); 8] = [
-    ("SESSIONGATE.START", &[Key, Ttl]),
-    ("SESSIONGATE.EXPIRE", &[Key, Token, Ttl]),
-    ("SESSIONGATE.PSET", &[Key, Token, Name, Data]),
-    ("SESSIONGATE.PGET", &[Key, Token, Name]),
-    ("SESSIONGATE.PDEL", &[Key, Token, Name]),
-    ("SESSIONGATE.END", &[Key, Token]),
-    ("SESSIONGATE.TTL", &[Key, Token]),
-    ("SESSIONGATE.PGETALL", &[Key, Token]),
+/// Every command sent: its name, the kinds of the arguments after the name, and how many of
+/// them it requires (the rest are optional).
+const COMMANDS: [(&str, &[Kind], usize); 9] = [
+    ("SESSIONGATE.START", &[Key, Ttl, Cap], 2),
+    ("SESSIONGATE.EXPIRE", &[Key, Token, Ttl], 3),
+    ("SESSIONGATE.PSET", &[Key, Token, Name, Data], 4),
+    ("SESSIONGATE.PGET", &[Key, Token, Name], 3),
+    ("SESSIONGATE.PDEL", &[Key, Token, Name], 3),
+    ("SESSIONGATE.END", &[Key, Token], 2),
+    ("SESSIONGATE.TTL", &[Key, Token], 2),
+    ("SESSIONGATE.PGETALL", &[Key, Token], 2),
+    ("SESSIONGATE.RENEW", &[Key, Token, NewKey], 2),
 ];
 const START: usize = 0;
 const EXPIRE: usize = 1;
@@ -54,6 +61,7 @@ const PDEL: usize = 4;
 const END: usize = 5;
 const TTL: usize = 6;
 const PGETALL: usize = 7;
+const RENEW: usize = 8;
 
 const EXTREME_INTEGERS: [&str; 28] = [
     "0",
@@ -232,6 +240,11 @@ impl Fuzzer {
             Ttl => self.ttl(),
             Name => self.name(),
             Data => self.data(),
+            Cap => match self.rng.gen_range(0..4) {
+                0 => self.ttl(),
+                _ => self.rng.gen_range(1..200_000u64).to_string().into_bytes(),
+            },
+            NewKey => self.key(),
         }
     }
 
@@ -249,12 +262,13 @@ impl Fuzzer {
                 }
             })
             .collect();
-        let shape = COMMANDS[ci].1;
+        let (_, shape, required) = COMMANDS[ci];
         let argc = if self.rng.gen_bool(0.75) {
-            shape.len()
+            self.rng.gen_range(required..=shape.len())
         } else {
             self.rng.gen_range(0..=7)
         };
+        let well_formed = (required..=shape.len()).contains(&argc);
         let kinds = [Key, Token, Ttl, Name, Data];
         let mut args: Vec<Vec<u8>> = (0..argc)
             .map(|i| {
@@ -267,10 +281,10 @@ impl Fuzzer {
             .collect();
         // Some well-formed commands on live sessions, so that successes (a PGET of a payload
         // set before, say) come often enough at any seed.
-        if ci != START && argc == shape.len() && !self.live.is_empty() && self.rng.gen_bool(0.1) {
+        if ci != START && well_formed && !self.live.is_empty() && self.rng.gen_bool(0.1) {
             args[0] = KEY.to_vec();
             args[1] = self.live[self.rng.gen_range(0..self.live.len())].clone();
-            for (i, k) in shape.iter().enumerate().skip(2) {
+            for (i, k) in shape.iter().enumerate().take(argc).skip(2) {
                 args[i] = match k {
                     Name => format!("p{}", self.rng.gen_range(0..2)).into_bytes(),
                     Data => random_bytes(&mut self.rng, 100)
@@ -278,11 +292,13 @@ impl Fuzzer {
                         .chain([1])
                         .collect(),
                     Ttl => self.rng.gen_range(1..100_000u64).to_string().into_bytes(),
+                    NewKey if self.rng.gen_bool(0.7) => KEY.to_vec(),
+                    NewKey => OTHER_KEY.to_vec(),
                     _ => unreachable!(),
                 };
             }
         }
-        if ci != START && argc == shape.len() && self.rng.gen_bool(0.03) {
+        if ci != START && well_formed && self.rng.gen_bool(0.03) {
             let (key, tok) = self.foreign[self.rng.gen_range(0..self.foreign.len())].clone();
             args[0] = key;
             args[1] = tok;
@@ -307,6 +323,8 @@ struct Session {
     /// The absolute expiry (unix ms) lies in this range: the server set it while the pipeline
     /// holding the START or EXPIRE ran.
     expiry: (i64, i64),
+    /// The cap (START's max_lifetime): no expiry may pass it.
+    deadline: Option<(i64, i64)>,
 }
 
 /// Sessions live on the server, by the hash slot of their token and their id (what names the
@@ -334,8 +352,10 @@ enum Want {
 #[derive(Clone, Debug)]
 enum Effect {
     None,
-    /// START with a ttl: the returned token's session, with this key and expiry.
-    Start(Vec<u8>, (i64, i64)),
+    /// START with a ttl: the returned token's session, with this key, expiry and cap.
+    Start(Vec<u8>, (i64, i64), Option<(i64, i64)>),
+    /// RENEW: the session moves to the returned token, under this key.
+    Renew(Id, Vec<u8>),
     Set(Id, Vec<u8>, Vec<u8>),
     Del(Id, Vec<u8>),
     Expiry(Id, (i64, i64)),
@@ -390,6 +410,17 @@ fn ttl_class(t: &[u8], window: (i64, i64)) -> TtlClass {
     }
 }
 
+const INVALID_CAP: &str = "<max_lifetime> must be a positive integer that represents seconds";
+const EMPTY_NEW_KEY: &str = "<new_sign_key> must have at least one character";
+
+/// An expiry range held under a cap: min(expiry, deadline), bound by bound.
+fn capped(expiry: (i64, i64), deadline: Option<(i64, i64)>) -> (i64, i64) {
+    match deadline {
+        Some(d) => (expiry.0.min(d.0), expiry.1.min(d.1)),
+        None => expiry,
+    }
+}
+
 fn expiry_after(ttl: i64, window: (i64, i64)) -> (i64, i64) {
     (
         window.0.saturating_add(ttl * 1000),
@@ -413,16 +444,18 @@ impl Model {
         args: &[Vec<u8>],
         window: (i64, i64),
     ) -> Vec<Outcome> {
-        let shape = COMMANDS[ci].1;
-        if args.len() != shape.len() {
+        let (_, shape, required) = COMMANDS[ci];
+        if !(required..=shape.len()).contains(&args.len()) {
             return fails(&format!(
                 "ERR wrong number of arguments for '{}' command",
                 arity_error_name(name)
             ));
         }
-        // Each argument's own shape, in argument order.
+        // Each argument's own shape, in argument order. A value that is valid or too large
+        // depending on the clock adds its error as another possible reply.
         let mut ttl = None;
-        let mut ttl_may_fail = false;
+        let mut cap = None;
+        let mut may_fail = vec![];
         for (k, a) in shape.iter().zip(args) {
             let error = match k {
                 Key if a.is_empty() => Some(CONTRACT_ERRORS[0]),
@@ -436,10 +469,25 @@ impl Model {
                     }
                     TtlClass::Either(v) => {
                         ttl = Some(v);
-                        ttl_may_fail = true;
+                        may_fail.push(CONTRACT_ERRORS[3]);
                         None
                     }
                 },
+                Cap => match ttl_class(a, window) {
+                    TtlClass::Valid(0) | TtlClass::Either(0) | TtlClass::Invalid => {
+                        Some(INVALID_CAP)
+                    }
+                    TtlClass::Valid(v) => {
+                        cap = Some(v);
+                        None
+                    }
+                    TtlClass::Either(v) => {
+                        cap = Some(v);
+                        may_fail.push(INVALID_CAP);
+                        None
+                    }
+                },
+                NewKey if a.is_empty() => Some(EMPTY_NEW_KEY),
                 Name if a.is_empty() => Some(CONTRACT_ERRORS[7]),
                 Name if a.len() > 200 => Some(CONTRACT_ERRORS[8]),
                 Data if a.is_empty() => Some(CONTRACT_ERRORS[9]),
@@ -447,13 +495,12 @@ impl Model {
                 _ => None,
             };
             if let Some(e) = error {
-                return fails(e);
+                may_fail.insert(0, e);
+                return may_fail.into_iter().flat_map(fails).collect();
             }
         }
-        let mut all = self.checked(ci, args, ttl, window);
-        if ttl_may_fail {
-            all.extend(fails(CONTRACT_ERRORS[3]));
-        }
+        let mut all = self.checked(ci, args, ttl, cap, window);
+        all.extend(may_fail.into_iter().flat_map(fails));
         all
     }
 
@@ -463,15 +510,21 @@ impl Model {
         ci: usize,
         args: &[Vec<u8>],
         ttl: Option<i64>,
+        cap: Option<i64>,
         window: (i64, i64),
     ) -> Vec<Outcome> {
         let key = &args[0];
         if ci == START {
             let ttl = ttl.unwrap();
+            let deadline = cap.map(|c| expiry_after(c, window));
             let effect = if ttl == 0 {
                 Effect::None
             } else {
-                Effect::Start(key.clone(), expiry_after(ttl, window))
+                Effect::Start(
+                    key.clone(),
+                    capped(expiry_after(ttl, window), deadline),
+                    deadline,
+                )
             };
             return vec![Outcome {
                 want: Want::TokenOf(key.clone()),
@@ -528,8 +581,18 @@ impl Model {
         match ci {
             EXPIRE => match ttl.unwrap() {
                 0 => ok(Effect::Remove(id)),
-                t => ok(Effect::Expiry(id, expiry_after(t, window))),
+                t => ok(Effect::Expiry(
+                    id,
+                    capped(expiry_after(t, window), s.deadline),
+                )),
             },
+            RENEW => {
+                let new_key = args.get(2).unwrap_or(&args[0]).clone();
+                Outcome {
+                    want: Want::TokenOf(new_key.clone()),
+                    effect: Effect::Renew(id, new_key),
+                }
+            }
             PSET => ok(Effect::Set(id, args[2].clone(), args[3].clone())),
             PGET => match s.payloads.get(&args[2]) {
                 Some(d) => Outcome {
@@ -598,7 +661,7 @@ impl Model {
     fn apply(&mut self, effect: Effect, reply: &Value) {
         match effect {
             Effect::None => {}
-            Effect::Start(key, expiry) => {
+            Effect::Start(key, expiry, deadline) => {
                 let Value::BulkString(token) = reply else {
                     unreachable!()
                 };
@@ -607,9 +670,27 @@ impl Model {
                     token: token.clone(),
                     payloads: BTreeMap::new(),
                     expiry,
+                    deadline,
                 };
                 let old = self.sessions.insert(id_of(token), s);
                 assert!(old.is_none(), "START returned the token of a live session");
+            }
+            Effect::Renew(id, key) => {
+                let Value::BulkString(token) = reply else {
+                    unreachable!()
+                };
+                let old = self.sessions.remove(&id).unwrap();
+                self.gone.push(old.token.clone());
+                let moved = Session {
+                    key,
+                    token: token.clone(),
+                    ..old
+                };
+                let clash = self.sessions.insert(id_of(token), moved);
+                assert!(
+                    clash.is_none(),
+                    "RENEW returned the token of a live session"
+                );
             }
             Effect::Set(id, n, d) => {
                 self.sessions.get_mut(&id).unwrap().payloads.insert(n, d);
@@ -687,8 +768,11 @@ fn random_commands_get_the_replies_a_model_predicts_and_the_server_stays_up() {
         sentinels.push((t, vec![i; 50]));
     }
     let initial: Vec<(usize, String, Vec<Vec<u8>>)> = (0..50)
-        .map(|_| {
-            let args = vec![KEY.to_vec(), b"100000".to_vec()];
+        .map(|i| {
+            let mut args = vec![KEY.to_vec(), b"100000".to_vec()];
+            if i % 2 == 0 {
+                args.push(b"200000".to_vec());
+            }
             (START, COMMANDS[START].0.to_string(), args)
         })
         .collect();
@@ -737,8 +821,10 @@ fn random_commands_get_the_replies_a_model_predicts_and_the_server_stays_up() {
     // produces arity errors).
     let mut must: Vec<String> = COMMANDS
         .iter()
-        .map(|(name, _)| format!("{name} success"))
+        .map(|(name, _, _)| format!("{name} success"))
         .collect();
+    must.push(INVALID_CAP.to_string());
+    must.push(EMPTY_NEW_KEY.to_string());
     // Not CONTRACT_ERRORS[10] (data over 8,000,000 bytes): each such payload costs 8 MB, so
     // the generator draws few and some seeds reach none; contract.rs checks it exactly.
     for i in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11] {

@@ -72,11 +72,7 @@ fn workload(c: &mut redis::Connection) -> Tokens {
 /// The module serves every live session with exactly its payloads.
 fn assert_served(c: &mut redis::Connection, tokens: &Tokens) {
     for (t, payloads) in tokens.live.iter().zip(&tokens.payloads) {
-        let flat: Vec<Vec<u8>> = cmd("SESSIONGATE.PGETALL")
-            .arg(KEY)
-            .arg(t)
-            .query(c)
-            .unwrap();
+        let flat: Vec<Vec<u8>> = cmd("SESSIONGATE.PGETALL").arg(KEY).arg(t).query(c).unwrap();
         let mut got: Vec<(Vec<u8>, Vec<u8>)> = flat
             .chunks(2)
             .map(|p| (p[0].clone(), p[1].clone()))
