@@ -185,9 +185,10 @@ fn pgetall_answers_as_hgetall_in_resp2_and_resp3() {
 }
 
 /// Every counter of INFO sessiongate, in order.
-const COUNTERS: [&str; 12] = [
+const COUNTERS: [&str; 13] = [
     "sessions_started",
     "sessions_ended",
+    "sessions_renewed",
     "expiries_set",
     "payload_sets",
     "payload_gets",
@@ -212,6 +213,7 @@ fn info_counts_what_happened() {
     assert_eq!(zero, want_zero);
     let t = start(&mut c, KEY, 100);
     let t2 = start(&mut c, KEY, 100);
+    let t2 = renew(&mut c, KEY, &t2, None);
     let live = start(&mut c, KEY, 100);
     ok(&mut c, "PSET", (KEY, &t, "p", "d"));
     assert_eq!(pget(&mut c, (KEY, &t, "p")), b"d");
@@ -257,7 +259,7 @@ fn info_counts_what_happened() {
     let st = info_stats(&mut c);
     let want: std::collections::HashMap<String, u64> = COUNTERS
         .iter()
-        .zip([3, 2, 2, 1, 2, 1, 2, 3, 3, 3, 3, 0])
+        .zip([3, 2, 1, 2, 1, 2, 1, 2, 3, 3, 3, 3, 0])
         .map(|(n, v)| (format!("sessiongate_{n}"), v))
         .collect();
     assert_eq!(st, want);
