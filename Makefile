@@ -14,11 +14,16 @@ build: deps
 	cargo build --release
 
 # Every test: `check`, then the server matrix, then the soak (fuzzing, long run under valgrind).
-test: check test-matrix soak
+test: check test-clients test-matrix soak
 
 # Lint, unit and integration tests against the default redis-server: the quick loop.
 check: deps lint build
 	cargo test --release
+
+# redis-py, ioredis and node-redis on a standalone server, a replica and a cluster, and the
+# example web app end to end (scripts/test-clients.sh; installs the pinned clients).
+test-clients: deps build
+	./scripts/test-clients.sh
 
 # Redis 6.2, 7.0 (Debian), Valkey 8.1 and 9.1; set REDIS_SERVERS="bin1 bin2" to test others.
 test-matrix: deps build

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs what building and testing Session Gate needs on Debian/Ubuntu: redis-server (the
-# server the tests and `make run` use) and libclang (bindgen, used by the redis-module crate).
+# server the tests and `make run` use), libclang (bindgen, used by the redis-module crate),
+# python3-venv, node and npm (the client tests).
 # As root it runs apt-get; otherwise it prints the one command to run and fails.
 set -euo pipefail
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
+# The client tests: Python clients in a virtualenv, Node clients with npm.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 # What bindgen loads: libclang.so* or libclang-<version>.so* (not libclang-cpp, which some
 # machines have without libclang).
 if ! compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null &&

@@ -13,7 +13,6 @@ const OTHER = CONTRACT.other_key;
 const E = CONTRACT.errors;
 const TOKEN = new RegExp(CONTRACT.token_pattern);
 const BINARY = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
-const DEV_NO_RENEW = Boolean(process.env.SG_DEV_NO_RENEW); // TEMPORARY until issue 10 lands
 
 // Answers from the harness arrive one JSON line each on stdin, in the order asked.
 const lines = readline.createInterface({ input: process.stdin });
@@ -98,8 +97,6 @@ async function lifecycle(c) {
   ok(await cmd("SESSIONGATE.EXPIRE", KEY, t, "1000"));
   between(await cmd("SESSIONGATE.TTL", KEY, t), 990, 1000);
 
-  let t4 = t;
-  if (!DEV_NO_RENEW) {
   // RENEW: a new token for the same session; the old one is gone at once.
   const t2 = String(await renew(KEY, t));
   assert.match(t2, TOKEN);
@@ -111,37 +108,33 @@ async function lifecycle(c) {
   const t3 = String(await renew(KEY, t2, OTHER));
   sameBytes(await cmd("SESSIONGATE.PGET", OTHER, t3, "bin"), BINARY);
   await expectError(ReplyErr, E.bad_signature, cmd("SESSIONGATE.PGET", KEY, t3, "user"));
-  t4 = String(await renew(OTHER, t3, KEY));
-  }
+  const t4 = String(await renew(OTHER, t3, KEY));
 
   ok(await cmd("SESSIONGATE.PDEL", KEY, t4, "bin"));
   await expectError(ReplyErr, E.no_payload, cmd("SESSIONGATE.PGET", KEY, t4, "bin"));
   assert.deepEqual(payloads(await cmd("SESSIONGATE.PGETALL", KEY, t4)), { user: hex("alice") });
 
-  let capped = t4;
-  if (!DEV_NO_RENEW) {
   // The absolute cap: neither EXPIRE nor RENEW takes the session past START's max_lifetime.
-  capped = String(await start(KEY, "300", "60"));
+  let capped = String(await start(KEY, "300", "60"));
   between(await cmd("SESSIONGATE.TTL", KEY, capped), 50, 60);
   ok(await cmd("SESSIONGATE.EXPIRE", KEY, capped, "3600"));
   between(await cmd("SESSIONGATE.TTL", KEY, capped), 50, 60);
   capped = String(await renew(KEY, capped));
   between(await cmd("SESSIONGATE.TTL", KEY, capped), 50, 60);
-  }
 
   // Errors reach the application as the client's error class, with the exact text.
   await expectError(ReplyErr, E.bad_signature, cmd("SESSIONGATE.PGET", OTHER, t4, "user"));
   await expectError(ReplyErr, E.token_format, cmd("SESSIONGATE.PGET", KEY, "nope", "user"));
   await expectError(ReplyErr, E.ttl, cmd("SESSIONGATE.EXPIRE", KEY, t4, "soon"));
   await expectError(ReplyErr, E.empty_payload_name, cmd("SESSIONGATE.PSET", KEY, t4, "", "x"));
-  if (!DEV_NO_RENEW) await expectError(ReplyErr, E.max_lifetime, start(KEY, "300", "0"));
-  if (!DEV_NO_RENEW) await expectError(ReplyErr, E.empty_new_sign_key, renew(KEY, t4, ""));
+  await expectError(ReplyErr, E.max_lifetime, start(KEY, "300", "0"));
+  await expectError(ReplyErr, E.empty_new_sign_key, renew(KEY, t4, ""));
   await expectError(ReplyErr, E.arity_pget, cmd("sessiongate.pget", KEY, t4));
 
   ok(await cmd("SESSIONGATE.END", KEY, t4));
   await expectError(ReplyErr, E.no_session, cmd("SESSIONGATE.PGET", KEY, t4, "user"));
   await expectError(ReplyErr, E.no_session, cmd("SESSIONGATE.END", KEY, t4));
-  if (!DEV_NO_RENEW) ok(await cmd("SESSIONGATE.END", KEY, capped));
+  ok(await cmd("SESSIONGATE.END", KEY, capped));
   const gone = String(await start(KEY, "0")); // a well-formed token for a session that ended at once
   assert.match(gone, TOKEN);
   await expectError(ReplyErr, E.no_session, cmd("SESSIONGATE.TTL", KEY, gone));
@@ -172,7 +165,6 @@ async function replicaReads({ primary, replica, primaryWait, Error: ReplyErr }) 
     ["SESSIONGATE.RENEW", KEY, t],
     ["SESSIONGATE.END", KEY, t],
   ]) {
-    if (DEV_NO_RENEW && (write[0].includes("RENEW") || write.length === 4 && write[0].includes("START"))) continue;
     await expectError(ReplyErr, E.readonly, replica(...write));
   }
   sameBytes(await replica("SESSIONGATE.PGET", KEY, t, "user"), "alice");
@@ -193,7 +185,6 @@ function run(main) {
 module.exports = {
   BINARY,
   CONTRACT,
-  DEV_NO_RENEW,
   E,
   KEY,
   OTHER,

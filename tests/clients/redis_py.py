@@ -25,7 +25,6 @@ OTHER = CONTRACT["other_key"].encode()
 E = CONTRACT["errors"]
 TOKEN = re.compile(CONTRACT["token_pattern"].encode())
 BINARY = bytes(range(256))
-DEV_NO_RENEW = bool(os.environ.get("SG_DEV_NO_RENEW"))  # TEMPORARY until issue 10 lands
 
 
 def harness(request):
@@ -72,41 +71,37 @@ def lifecycle(cmd, start, renew, resp):
     assert cmd("SESSIONGATE.EXPIRE", KEY, t, 1000) == b"OK"
     assert 990 < cmd("SESSIONGATE.TTL", KEY, t) <= 1000
 
-    if not DEV_NO_RENEW:
-        # RENEW: a new token for the same session; the old one is gone at once.
-        t2 = renew(KEY, t)
-        assert TOKEN.match(t2) and t2 != t, t2
-        expect_error(ResponseError, E["no_session"], lambda: cmd("SESSIONGATE.PGET", KEY, t, "user"))
-        assert cmd("SESSIONGATE.PGET", KEY, t2, "user") == b"alice"
-        assert 990 < cmd("SESSIONGATE.TTL", KEY, t2) <= 1000
-        # ... and onto a new sign key (key rotation), then back.
-        t3 = renew(KEY, t2, OTHER)
-        assert cmd("SESSIONGATE.PGET", OTHER, t3, "bin") == BINARY
-        expect_error(ResponseError, E["bad_signature"], lambda: cmd("SESSIONGATE.PGET", KEY, t3, "user"))
-        t = renew(OTHER, t3, KEY)
+    # RENEW: a new token for the same session; the old one is gone at once.
+    t2 = renew(KEY, t)
+    assert TOKEN.match(t2) and t2 != t, t2
+    expect_error(ResponseError, E["no_session"], lambda: cmd("SESSIONGATE.PGET", KEY, t, "user"))
+    assert cmd("SESSIONGATE.PGET", KEY, t2, "user") == b"alice"
+    assert 990 < cmd("SESSIONGATE.TTL", KEY, t2) <= 1000
+    # ... and onto a new sign key (key rotation), then back.
+    t3 = renew(KEY, t2, OTHER)
+    assert cmd("SESSIONGATE.PGET", OTHER, t3, "bin") == BINARY
+    expect_error(ResponseError, E["bad_signature"], lambda: cmd("SESSIONGATE.PGET", KEY, t3, "user"))
+    t = renew(OTHER, t3, KEY)
 
     assert cmd("SESSIONGATE.PDEL", KEY, t, "bin") == b"OK"
     expect_error(ResponseError, E["no_payload"], lambda: cmd("SESSIONGATE.PGET", KEY, t, "bin"))
     assert as_dict(cmd("SESSIONGATE.PGETALL", KEY, t)) == {b"user": b"alice"}
 
-    if not DEV_NO_RENEW:
-
-        # The absolute cap: neither EXPIRE nor RENEW takes the session past START's max_lifetime.
-        capped = start(KEY, 300, 60)
-        assert 50 < cmd("SESSIONGATE.TTL", KEY, capped) <= 60
-        assert cmd("SESSIONGATE.EXPIRE", KEY, capped, 3600) == b"OK"
-        assert 50 < cmd("SESSIONGATE.TTL", KEY, capped) <= 60
-        capped = renew(KEY, capped)
-        assert 50 < cmd("SESSIONGATE.TTL", KEY, capped) <= 60
+    # The absolute cap: neither EXPIRE nor RENEW takes the session past START's max_lifetime.
+    capped = start(KEY, 300, 60)
+    assert 50 < cmd("SESSIONGATE.TTL", KEY, capped) <= 60
+    assert cmd("SESSIONGATE.EXPIRE", KEY, capped, 3600) == b"OK"
+    assert 50 < cmd("SESSIONGATE.TTL", KEY, capped) <= 60
+    capped = renew(KEY, capped)
+    assert 50 < cmd("SESSIONGATE.TTL", KEY, capped) <= 60
 
     # Errors reach the application as ResponseError with the module's exact text.
     expect_error(ResponseError, E["bad_signature"], lambda: cmd("SESSIONGATE.PGET", OTHER, t, "user"))
     expect_error(ResponseError, E["token_format"], lambda: cmd("SESSIONGATE.PGET", KEY, "nope", "user"))
     expect_error(ResponseError, E["ttl"], lambda: cmd("SESSIONGATE.EXPIRE", KEY, t, "soon"))
     expect_error(ResponseError, E["empty_payload_name"], lambda: cmd("SESSIONGATE.PSET", KEY, t, "", "x"))
-    if not DEV_NO_RENEW:
-        expect_error(ResponseError, E["max_lifetime"], lambda: start(KEY, 300, 0))
-        expect_error(ResponseError, E["empty_new_sign_key"], lambda: renew(KEY, t, b""))
+    expect_error(ResponseError, E["max_lifetime"], lambda: start(KEY, 300, 0))
+    expect_error(ResponseError, E["empty_new_sign_key"], lambda: renew(KEY, t, b""))
     # redis-py drops the `ERR ` it recognises.
     expect_error(ResponseError, E["arity_pget"].removeprefix("ERR "),
                  lambda: cmd("sessiongate.pget", KEY, t))
@@ -114,8 +109,7 @@ def lifecycle(cmd, start, renew, resp):
     assert cmd("SESSIONGATE.END", KEY, t) == b"OK"
     expect_error(ResponseError, E["no_session"], lambda: cmd("SESSIONGATE.PGET", KEY, t, "user"))
     expect_error(ResponseError, E["no_session"], lambda: cmd("SESSIONGATE.END", KEY, t))
-    if not DEV_NO_RENEW:
-        assert cmd("SESSIONGATE.END", KEY, capped) == b"OK"
+    assert cmd("SESSIONGATE.END", KEY, capped) == b"OK"
     gone = start(KEY, 0)  # ttl 0: a well-formed token for a session that ended at once
     assert TOKEN.match(gone)
     expect_error(ResponseError, E["no_session"], lambda: cmd("SESSIONGATE.TTL", KEY, gone))
@@ -152,8 +146,6 @@ def replica():
                   ("SESSIONGATE.PSET", KEY, t, "user", "mallory"),
                   ("SESSIONGATE.PDEL", KEY, t, "user"), ("SESSIONGATE.EXPIRE", KEY, t, 5),
                   ("SESSIONGATE.RENEW", KEY, t), ("SESSIONGATE.END", KEY, t)):
-        if DEV_NO_RENEW and ("RENEW" in write[0] or len(write) == 4 and "START" in write[0]):
-            continue
         expect_error(ReadOnlyError, refused, lambda: replica.execute_command(*write))
     assert replica.execute_command("SESSIONGATE.PGET", KEY, t, "user") == b"alice"
     assert primary.execute_command("SESSIONGATE.PGET", KEY, t, "user") == b"alice"
@@ -305,7 +297,7 @@ def cluster():
         assert rc.execute_command("SESSIONGATE.PGET", KEY, t, "user") == data
     for t in in_slot:
         assert rc.execute_command("SESSIONGATE.PGET", KEY, t, "after") == b"1"
-        assert DEV_NO_RENEW or renew(rc, KEY, t)  # RENEW on the slot's new owner
+        assert renew(rc, KEY, t)  # RENEW on the slot's new owner
     after = counts()
     print(f"after the move: all {len(sessions)} sessions intact; "
           f"{after['MOVED'] - before['MOVED']} MOVED while the client learned the new owner",
