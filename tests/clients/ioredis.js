@@ -69,6 +69,14 @@ async function readReplicaFirst(cluster, name, ...args) {
   }
 }
 
+/** The cluster client once it has loaded the slot table. */
+function connected(cluster) {
+  return new Promise((resolve, reject) => {
+    cluster.once("ready", () => resolve(cluster));
+    cluster.once("error", reject);
+  });
+}
+
 async function standalone() {
   const r = new Redis({ host: HOST, port: Number(process.env.SG_PRIMARY), maxRetriesPerRequest: 1 });
   try {
@@ -112,11 +120,9 @@ async function cluster() {
     primaries.map((port) => ({ host: HOST, port })),
     { scaleReads: "slave" }, // read-only commands to replicas: READONLY is sent for us
   );
+  let stale;
   try {
-    await new Promise((resolve, reject) => {
-      cluster.once("ready", resolve);
-      cluster.once("error", reject);
-    });
+    await connected(cluster);
     const masters = cluster.nodes("master");
     assert.equal(masters.length, 3);
 
@@ -186,6 +192,7 @@ async function cluster() {
     // Reshard the slot holding two sessions while the client keeps working.
     const inSlot = bySlot.get(pairSlot);
     const m = await harness(`migrate ${pairSlot}`);
+    stale = await connected(new Redis.Cluster(primaries.map((port) => ({ host: HOST, port }))));
     say(`slot ${pairSlot}: moving from ${m.source} to ${m.target}, ${m.moved} of ${m.total} moved so far`);
     const primaryRead = (t, name) =>
       cluster.sendCommand(new TokenCommand("SESSIONGATE.PGET", [KEY, t, name], { replyEncoding: null }));
@@ -226,17 +233,27 @@ async function cluster() {
     assert.ok((await finished).finished);
     say(`resharding: the retry recipe carried the slot's sessions through the move (${waited.toFixed(2)} s)`);
 
+    // RENEW through a client whose slot table predates the move: ioredis follows the MOVED.
     before = await harness("counts");
-    for (const [t, data] of sessions) sameBytes(await primaryRead(t, "user"), data);
+    const renewedHere = [];
     for (const t of inSlot) {
-      sameBytes(await primaryRead(t, "after"), "1");
-      assert.ok(await sg(cluster, "SESSIONGATE.RENEW", KEY, t)); // on the slot's new owner
+      const t2 = String(await sg(stale, "SESSIONGATE.RENEW", KEY, t));
+      sessions.set(t2, sessions.get(t));
+      sessions.delete(t);
+      renewedHere.push(t2);
     }
     after = await harness("counts");
-    say(`after the move: all ${sessions.size} sessions intact; ` +
-      `${after.MOVED - before.MOVED} MOVED while the client learned the new owner`);
+    assert.ok(after.MOVED > before.MOVED, "the stale client was never redirected");
+    say(`RENEW through a client that missed the move: ${after.MOVED - before.MOVED} MOVED, then served: ok`);
+
+    // Nothing lost: every session answers, with its payloads, through the client.
+    for (const [t, data] of sessions) sameBytes(await primaryRead(t, "user"), data);
+    for (const t of inSlot) await expectError(ReplyError, E.no_session, primaryRead(t, "user"));
+    for (const t of renewedHere) sameBytes(await primaryRead(t, "after"), "1");
+    say(`after the move: all ${sessions.size} sessions intact: ok`);
   } finally {
     cluster.disconnect();
+    if (stale) stale.disconnect();
   }
 }
 

@@ -11,6 +11,7 @@ const {
   KEY,
   assert,
   between,
+  expectError,
   harness,
   lifecycle,
   ok,
@@ -119,6 +120,7 @@ async function cluster() {
 
   // Reads spread over each slot's primary and replicas.
   const cluster = await createCluster({ rootNodes, RESP: 3, useReplicas: true }).connect();
+  let stale;
   try {
     const masters = await Promise.all(cluster.masters.map((m) => cluster.nodeClient(m)));
     assert.equal(masters.length, 3);
@@ -157,6 +159,7 @@ async function cluster() {
     // Reshard the slot holding two sessions while the client keeps working.
     const inSlot = bySlot.get(pairSlot);
     const m = await harness(`migrate ${pairSlot}`);
+    stale = await createCluster({ rootNodes, RESP: 3 }).connect(); // knows the slot on the source
     say(`slot ${pairSlot}: moving from ${m.source} to ${m.target}, ${m.moved} of ${m.total} moved so far`);
     const primaryRead = (t, name) => cluster.sendCommand(t, false, ["SESSIONGATE.PGET", KEY, t, name], { typeMapping });
     let served = 0;
@@ -193,17 +196,27 @@ async function cluster() {
     assert.ok((await finished).finished);
     say(`resharding: the retry recipe carried the slot's sessions through the move (${waited.toFixed(2)} s)`);
 
+    // RENEW through a client whose slot table predates the move: node-redis follows the MOVED.
     before = await harness("counts");
-    for (const [t, data] of sessions) sameBytes(await primaryRead(t, "user"), data);
+    const renewedHere = [];
     for (const t of inSlot) {
-      sameBytes(await primaryRead(t, "after"), "1");
-      assert.ok(await sg(cluster, "SESSIONGATE.RENEW", KEY, t)); // on the new owner
+      const t2 = String(await sg(stale, "SESSIONGATE.RENEW", KEY, t));
+      sessions.set(t2, sessions.get(t));
+      sessions.delete(t);
+      renewedHere.push(t2);
     }
     after = await harness("counts");
-    say(`after the move: all ${sessions.size} sessions intact; ` +
-      `${after.MOVED - before.MOVED} MOVED while the client learned the new owner`);
+    assert.ok(after.MOVED > before.MOVED, "the stale client was never redirected");
+    say(`RENEW through a client that missed the move: ${after.MOVED - before.MOVED} MOVED, then served: ok`);
+
+    // Nothing lost: every session answers, with its payloads, through the client.
+    for (const [t, data] of sessions) sameBytes(await primaryRead(t, "user"), data);
+    for (const t of inSlot) await expectError(ErrorReply, E.no_session, primaryRead(t, "user"));
+    for (const t of renewedHere) sameBytes(await primaryRead(t, "after"), "1");
+    say(`after the move: all ${sessions.size} sessions intact: ok`);
   } finally {
     cluster.destroy();
+    if (stale) stale.destroy();
   }
 }
 

@@ -23,6 +23,9 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 30  # seconds: the bound of every wait for a server to reach a state
+# Replicas in sync at once, and listed in CLUSTER SLOTS soon: a replica shows there only once
+# its offset is past 0, i.e. after its primary's first write or replication PING (10 s by default).
+QUICK_REPLICAS = ("--repl-diskless-sync-delay", "0", "--repl-ping-replica-period", "1")
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _PR_SET_PDEATHSIG = 1
@@ -176,7 +179,7 @@ class Pair:
     def __init__(self):
         self.servers = []
         try:
-            self.primary = Server()
+            self.primary = Server(*QUICK_REPLICAS)
             self.servers.append(self.primary)
             self.replica = Server("--replicaof", "127.0.0.1", str(self.primary.port))
             self.servers.append(self.replica)
@@ -204,7 +207,7 @@ class Cluster:
             for _ in range(6):
                 self.servers.append(Server("--cluster-enabled", "yes", "--cluster-config-file",
                                            "nodes.conf", "--cluster-node-timeout", "5000",
-                                           cluster=True))
+                                           *QUICK_REPLICAS, cluster=True))
             create = [redis_cli(), "--cluster", "create",
                       *(f"127.0.0.1:{s.port}" for s in self.servers),
                       "--cluster-replicas", "1", "--cluster-yes"]
