@@ -136,10 +136,18 @@ async function cluster() {
       resp: 2,
       Error: ReplyError,
     });
+    // A pipeline of one session's commands (a read and the idle timeout slid forward).
+    const t = String(await start(KEY, "300"));
+    ok(await sg(cluster, "SESSIONGATE.PSET", KEY, t, "user", "alice"));
+    const pipe = cluster.pipeline();
+    pipe.sendCommand(new TokenCommand("SESSIONGATE.PGET", [KEY, t, "user"], { replyEncoding: null }));
+    pipe.sendCommand(new TokenCommand("SESSIONGATE.EXPIRE", [KEY, t, "600"]));
+    const [[e1, user], [e2, expired]] = await pipe.exec();
+    assert.deepEqual([e1, e2, String(user), String(expired)], [null, null, "alice", "OK"]);
     let after = await harness("counts");
     assert.deepEqual([after.MOVED - before.MOVED, after.ASK - before.ASK], [0, 0]);
-    say("lifecycle and errors, START on cluster.nodes('master'), token commands and RENEW " +
-      "routed by the TokenCommand recipe: ok, 0 MOVED, 0 ASK");
+    say("lifecycle and errors, START on cluster.nodes('master'), token commands, RENEW and a " +
+      "pipeline routed by the TokenCommand recipe: ok, 0 MOVED, 0 ASK");
 
     // Sessions on every primary, until two share a slot (that slot is resharded below).
     const sessions = new Map();

@@ -216,12 +216,13 @@ def cluster():
     primaries = rc.get_primaries()
     assert len(primaries) == 3
 
-    # START with no target: redis-py cannot route a command without a key.
-    try:
-        rc.execute_command("SESSIONGATE.START", KEY, 300)
-        raise AssertionError("START without target_nodes was sent somewhere")
-    except RedisClusterException as e:
-        assert "Missing key" in str(e), e
+    # START with no target, or RANDOM: redis-py cannot route a command without a key.
+    for target in ({}, {"target_nodes": RedisCluster.RANDOM}):
+        try:
+            rc.execute_command("SESSIONGATE.START", KEY, 300, **target)
+            raise AssertionError(f"START {target} was sent somewhere")
+        except RedisClusterException as e:
+            assert "Missing key" in str(e), e
 
     before = counts()
     for which, c in ((2, rc), (3, rc3)):
