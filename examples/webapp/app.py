@@ -71,6 +71,8 @@ def read_session(token, key):
         if str(payloads) in NOT_A_SESSION:
             return None, str(payloads)
         raise payloads
+    if isinstance(payloads, list):  # Redis 6.x answers a flat list even under RESP3
+        payloads = dict(zip(payloads[::2], payloads[1::2]))
     return payloads, None
 
 

@@ -13,6 +13,8 @@ const OTHER = CONTRACT.other_key;
 const E = CONTRACT.errors;
 const TOKEN = new RegExp(CONTRACT.token_pattern);
 const BINARY = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+// Redis 6.x has no map reply for modules: PGETALL is a flat array under RESP3 too.
+const MAPS = Number(process.env.SG_SERVER.split(" ")[1].split(".")[0]) >= 7;
 
 // Answers from the harness arrive one JSON line each on stdin, in the order asked.
 const lines = readline.createInterface({ input: process.stdin });
@@ -91,7 +93,7 @@ async function lifecycle(c) {
   sameBytes(await cmd("SESSIONGATE.PGET", KEY, t, "user"), "alice");
   sameBytes(await cmd("SESSIONGATE.PGET", KEY, t, "bin"), BINARY);
   const everything = await cmd("SESSIONGATE.PGETALL", KEY, t);
-  assert.equal(Array.isArray(everything), c.resp === 2, `RESP${c.resp} PGETALL: ${everything}`);
+  assert.equal(Array.isArray(everything), c.resp === 2 || !MAPS, `RESP${c.resp} PGETALL: ${everything}`);
   assert.deepEqual(payloads(everything), { user: hex("alice"), bin: hex(BINARY) });
   between(await cmd("SESSIONGATE.TTL", KEY, t), 290, 300);
   ok(await cmd("SESSIONGATE.EXPIRE", KEY, t, "1000"));

@@ -25,6 +25,8 @@ OTHER = CONTRACT["other_key"].encode()
 E = CONTRACT["errors"]
 TOKEN = re.compile(CONTRACT["token_pattern"].encode())
 BINARY = bytes(range(256))
+# Redis 6.x has no map reply for modules: PGETALL is a flat list under RESP3 too.
+MAPS = int(os.environ["SG_SERVER"].split()[1].split(".")[0]) >= 7
 
 
 def harness(request):
@@ -65,7 +67,7 @@ def lifecycle(cmd, start, renew, resp):
     assert cmd("SESSIONGATE.PGET", KEY, t, "user") == b"alice"
     assert cmd("SESSIONGATE.PGET", KEY, t, "bin") == BINARY
     everything = cmd("SESSIONGATE.PGETALL", KEY, t)
-    assert isinstance(everything, dict if resp == 3 else list), (resp, everything)
+    assert isinstance(everything, dict if resp == 3 and MAPS else list), (resp, everything)
     assert as_dict(everything) == {b"user": b"alice", b"bin": BINARY}, everything
     assert 290 < cmd("SESSIONGATE.TTL", KEY, t) <= 300
     assert cmd("SESSIONGATE.EXPIRE", KEY, t, 1000) == b"OK"
@@ -136,7 +138,7 @@ def replica():
 
     assert replica.execute_command("SESSIONGATE.PGET", KEY, t, "user") == b"alice"
     assert 290 < replica.execute_command("SESSIONGATE.TTL", KEY, t) <= 300
-    assert replica.execute_command("SESSIONGATE.PGETALL", KEY, t) == {b"user": b"alice"}
+    assert as_dict(replica.execute_command("SESSIONGATE.PGETALL", KEY, t)) == {b"user": b"alice"}
     expect_error(ResponseError, E["no_session"],
                  lambda: replica.execute_command("SESSIONGATE.PGET", KEY, ended, "user"))
     expect_error(ResponseError, E["bad_signature"],
@@ -272,25 +274,26 @@ def cluster():
     stale = RedisCluster(startup_nodes=nodes, socket_timeout=10)  # knows the slot on the source
     print(f"slot {pair_slot}: moving from {m['source']} to {m['target']}, "
           f"{m['moved']} of {m['total']} sessions moved so far", flush=True)
-    served, in_transit = 0, 0
+    served, in_transit = [], []
     for t in in_slot:
         try:
             assert rc.execute_command("SESSIONGATE.PGET", KEY, t, "user") == sessions[t]
-            served += 1  # redis-py followed the source's ASK to the importing node
+            served.append(t)  # redis-py followed the source's ASK to the importing node
         except (ClusterError, TryAgainError) as e:
             assert "does not exist" not in str(e), e
-            in_transit += 1
-    assert (served, in_transit) == (m["moved"], m["total"] - m["moved"]), (served, in_transit, m)
-    for t in in_slot:  # the source's replica no longer holds the moved one
+            in_transit.append(t)
+    assert (len(served), len(in_transit)) == (m["moved"], m["total"] - m["moved"]), m
+    for t in served:  # the source's replica no longer holds it (or sends ASK: Valkey)
         assert read_replica(rc, "SESSIONGATE.PGET", KEY, t, "user") == sessions[t]
-    print(f"mid-migration: {served} served through ASK, {in_transit} in transit raised "
-          "ClusterError/TryAgainError after redis-py's own retries: ok", flush=True)
+    print(f"mid-migration: {len(served)} served through ASK, {len(in_transit)} in transit "
+          "raised ClusterError/TryAgainError after redis-py's own retries: ok", flush=True)
 
     print("@harness finish", flush=True)  # the answer is read once the work below is done
     t0 = time.monotonic()
     for t in in_slot:  # the application's retry absorbs the move
         assert with_retry(lambda: rc.execute_command("SESSIONGATE.PGET", KEY, t, "user")) == sessions[t]
         assert with_retry(lambda: rc.execute_command("SESSIONGATE.PSET", KEY, t, "after", "1")) == b"OK"
+        assert with_retry(lambda: read_replica(rc, "SESSIONGATE.PGET", KEY, t, "user")) == sessions[t]
     waited = time.monotonic() - t0
     for i, t in enumerate(list(sessions)[:60]):  # other slots carry on meanwhile
         assert rc.execute_command("SESSIONGATE.EXPIRE", KEY, t, 900) == b"OK"

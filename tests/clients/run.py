@@ -7,6 +7,8 @@ session lifecycle against real servers with the freshly built module, in three t
   cluster     3 primaries, 1 replica each     env SG_CLUSTER_PRIMARIES, SG_CLUSTER_REPLICAS
                                               (comma-separated ports)
 
+(SG_SERVER names the server: "redis 7.0", "valkey 9.1".)
+
 then the example web app's end-to-end test (webapp_e2e.py). One primary/replica pair and one
 cluster serve every client in turn (flushed, and their INFO stats reset, before each run).
 
@@ -46,6 +48,7 @@ CLIENTS = {
 }
 TOPOLOGIES = ["standalone", "replica", "cluster"]
 READ_COMMANDS = ("sessiongate.pget", "sessiongate.ttl", "sessiongate.pgetall")
+SERVER = ""  # "redis 7.0", "valkey 9.1": the scripts see it as SG_SERVER
 
 
 class Control:
@@ -112,7 +115,8 @@ class Control:
 def run_client(name, topology, env, control):
     """Runs one client script; True when it exits 0 within CLIENT_TIMEOUT."""
     proc = subprocess.Popen(
-        CLIENTS[name], cwd=HERE, env={**os.environ, **env, "SG_TOPOLOGY": topology},
+        CLIENTS[name], cwd=HERE,
+        env={**os.environ, **env, "SG_TOPOLOGY": topology, "SG_SERVER": SERVER},
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         bufsize=1, preexec_fn=die_with_parent)
     lock = threading.Lock()
@@ -173,8 +177,10 @@ def main():
 
     # SIGTERM unwinds like Ctrl-C does, through every `finally` below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    global SERVER
     (major, minor), valkey = server_version()
-    print(f"client tests on {'Valkey' if valkey else 'Redis'} {major}.{minor}")
+    SERVER = f"{'valkey' if valkey else 'redis'} {major}.{minor}"
+    print(f"client tests on {SERVER}")
     results = []
     began = time.monotonic()
 

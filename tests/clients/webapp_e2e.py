@@ -67,7 +67,7 @@ class App:
             conn.endheaders(body)
             resp = conn.getresponse()
             raw = resp.read()
-            assert resp.status != 500, f"{method} {path}: 500:\n{raw.decode(errors='replace')}"
+            assert resp.status != 500, f"{method} {path}: 500; the app's log:\n{self.log.read_text()}"
             assert resp.getheader("Content-Type") == "application/json", resp.getheaders()
             return resp.status, json.loads(raw), resp.getheader("Set-Cookie")
         finally:
