@@ -43,16 +43,19 @@ NOT_A_SESSION = {
     "<token> format is invalid",
     "the signature contained in <token> is invalid",
     "the session id contained in <token> does not exist",
-    "the signature contained in <token> seems to be valid, but is different from the stored "
-    "signature in the session",
+    (
+        "the signature contained in <token> seems to be valid, but is different from the "
+        "stored signature in the session"
+    ),
 }
 BAD_SIGNATURE = "the signature contained in <token> is invalid"
 
 # A stand-in user store.
 USERS = {"alice": generate_password_hash("wonderland")}
 
-store = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-                             protocol=3, decode_responses=True)
+store = redis.Redis.from_url(
+    os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), protocol=3, decode_responses=True
+)
 app = Flask(__name__)
 
 
@@ -136,8 +139,15 @@ class Session:
         if self.token is None and request.cookies.get(COOKIE) is not None:
             resp.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="Lax")
         elif self.new_token:
-            resp.set_cookie(COOKIE, self.token, max_age=MAX_LIFETIME, path="/", secure=True,
-                            httponly=True, samesite="Lax")
+            resp.set_cookie(
+                COOKIE,
+                self.token,
+                max_age=MAX_LIFETIME,
+                path="/",
+                secure=True,
+                httponly=True,
+                samesite="Lax",
+            )
         return resp
 
 

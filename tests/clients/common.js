@@ -76,7 +76,8 @@ function payloads(reply) {
 const hex = (b) => Buffer.from(b).toString("hex");
 const ok = (reply) => assert.equal(String(reply), "OK");
 const sameBytes = (got, want) => assert.equal(hex(got), hex(want));
-const between = (n, low, high) => assert.ok(Number(n) > low && Number(n) <= high, `${n} not in (${low}, ${high}]`);
+const between = (n, low, high) =>
+  assert.ok(Number(n) > low && Number(n) <= high, `${n} not in (${low}, ${high}]`);
 
 /**
  * Every command and the errors an application meets. `c.cmd(...args)` runs a token command,
@@ -93,7 +94,11 @@ async function lifecycle(c) {
   sameBytes(await cmd("SESSIONGATE.PGET", KEY, t, "user"), "alice");
   sameBytes(await cmd("SESSIONGATE.PGET", KEY, t, "bin"), BINARY);
   const everything = await cmd("SESSIONGATE.PGETALL", KEY, t);
-  assert.equal(Array.isArray(everything), c.resp === 2 || !MAPS, `RESP${c.resp} PGETALL: ${everything}`);
+  assert.equal(
+    Array.isArray(everything),
+    c.resp === 2 || !MAPS,
+    `RESP${c.resp} PGETALL: ${everything}`,
+  );
   assert.deepEqual(payloads(everything), { user: hex("alice"), bin: hex(BINARY) });
   between(await cmd("SESSIONGATE.TTL", KEY, t), 290, 300);
   ok(await cmd("SESSIONGATE.EXPIRE", KEY, t, "1000"));

@@ -78,7 +78,11 @@ function connected(cluster) {
 }
 
 async function standalone() {
-  const r = new Redis({ host: HOST, port: Number(process.env.SG_PRIMARY), maxRetriesPerRequest: 1 });
+  const r = new Redis({
+    host: HOST,
+    port: Number(process.env.SG_PRIMARY),
+    maxRetriesPerRequest: 1,
+  });
   try {
     await lifecycle({
       cmd: (...a) => r.callBuffer(...a),
@@ -98,8 +102,16 @@ async function standalone() {
 }
 
 async function replica() {
-  const p = new Redis({ host: HOST, port: Number(process.env.SG_PRIMARY), maxRetriesPerRequest: 1 });
-  const r = new Redis({ host: HOST, port: Number(process.env.SG_REPLICA), maxRetriesPerRequest: 1 });
+  const p = new Redis({
+    host: HOST,
+    port: Number(process.env.SG_PRIMARY),
+    maxRetriesPerRequest: 1,
+  });
+  const r = new Redis({
+    host: HOST,
+    port: Number(process.env.SG_REPLICA),
+    maxRetriesPerRequest: 1,
+  });
   try {
     await replicaReads({
       primary: (...a) => p.callBuffer(...a),
@@ -140,14 +152,18 @@ async function cluster() {
     const t = String(await start(KEY, "300"));
     ok(await sg(cluster, "SESSIONGATE.PSET", KEY, t, "user", "alice"));
     const pipe = cluster.pipeline();
-    pipe.sendCommand(new TokenCommand("SESSIONGATE.PGET", [KEY, t, "user"], { replyEncoding: null }));
+    pipe.sendCommand(
+      new TokenCommand("SESSIONGATE.PGET", [KEY, t, "user"], { replyEncoding: null }),
+    );
     pipe.sendCommand(new TokenCommand("SESSIONGATE.EXPIRE", [KEY, t, "600"]));
     const [[e1, user], [e2, expired]] = await pipe.exec();
     assert.deepEqual([e1, e2, String(user), String(expired)], [null, null, "alice", "OK"]);
     let after = await harness("counts");
     assert.deepEqual([after.MOVED - before.MOVED, after.ASK - before.ASK], [0, 0]);
-    say("lifecycle and errors, START on cluster.nodes('master'), token commands, RENEW and a " +
-      "pipeline routed by the TokenCommand recipe: ok, 0 MOVED, 0 ASK");
+    say(
+      "lifecycle and errors, START on cluster.nodes('master'), token commands, RENEW and a " +
+        "pipeline routed by the TokenCommand recipe: ok, 0 MOVED, 0 ASK",
+    );
 
     // Sessions on every primary, until two share a slot (that slot is resharded below).
     const sessions = new Map();
@@ -161,13 +177,15 @@ async function cluster() {
       if (bySlot.get(slot).length === 2) pairSlot = slot;
     }
     assert.ok(pairSlot !== undefined);
-    for (const [t, data] of sessions) ok(await sg(cluster, "SESSIONGATE.PSET", KEY, t, "user", data));
+    for (const [t, data] of sessions)
+      ok(await sg(cluster, "SESSIONGATE.PSET", KEY, t, "user", data));
 
     // Without the recipe, ioredis sends a module command to a random primary: it works, at the
     // price of a MOVED (and a slot-table refresh) two times in three. RENEW the same way.
     const sample = [...sessions.keys()].slice(0, 30);
     before = await harness("counts");
-    for (const t of sample) sameBytes(await cluster.callBuffer("SESSIONGATE.PGET", KEY, t, "user"), sessions.get(t));
+    for (const t of sample)
+      sameBytes(await cluster.callBuffer("SESSIONGATE.PGET", KEY, t, "user"), sessions.get(t));
     const mid = await harness("counts");
     const renewed = [];
     for (const t of sample.slice(0, 10)) {
@@ -177,33 +195,46 @@ async function cluster() {
       renewed.push(t2);
     }
     after = await harness("counts");
-    say(`without the recipe: ${mid.MOVED - before.MOVED} MOVED for ${sample.length} PGET, ` +
-      `${after.MOVED - mid.MOVED} MOVED for 10 RENEW (each one answered)`);
+    say(
+      `without the recipe: ${mid.MOVED - before.MOVED} MOVED for ${sample.length} PGET, ` +
+        `${after.MOVED - mid.MOVED} MOVED for 10 RENEW (each one answered)`,
+    );
     assert.ok(mid.MOVED - before.MOVED > 0, "MOVED is not counted: the zero above proves nothing");
-    for (const t of renewed) sameBytes(await sg(cluster, "SESSIONGATE.PGET", KEY, t, "user"), sessions.get(t));
+    for (const t of renewed)
+      sameBytes(await sg(cluster, "SESSIONGATE.PGET", KEY, t, "user"), sessions.get(t));
 
     // A replica read that must see a write waits for it on the primary first.
     for (const m of masters) assert.equal(Number(await m.call("WAIT", "1", "5000")), 1);
     const reads = await harness("reads");
     const tokens = [...sessions.keys()].slice(0, 30);
     for (const t of tokens) {
-      sameBytes(await readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user"), sessions.get(t));
+      sameBytes(
+        await readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user"),
+        sessions.get(t),
+      );
       between(await readReplicaFirst(cluster, "SESSIONGATE.TTL", KEY, t), 500, 600);
-      assert.deepEqual(payloads(await readReplicaFirst(cluster, "SESSIONGATE.PGETALL", KEY, t)),
-        { user: Buffer.from(sessions.get(t)).toString("hex") });
+      assert.deepEqual(payloads(await readReplicaFirst(cluster, "SESSIONGATE.PGETALL", KEY, t)), {
+        user: Buffer.from(sessions.get(t)).toString("hex"),
+      });
     }
     const now = await harness("reads");
     assert.equal(now.replicas - reads.replicas, 3 * tokens.length);
     assert.equal(now.primaries, reads.primaries);
-    say(`${sessions.size} sessions; ${3 * tokens.length} reads served by replicas (scaleReads): ok`);
+    say(
+      `${sessions.size} sessions; ${3 * tokens.length} reads served by replicas (scaleReads): ok`,
+    );
 
     // Reshard the slot holding two sessions while the client keeps working.
     const inSlot = bySlot.get(pairSlot);
     const m = await harness(`migrate ${pairSlot}`);
     stale = await connected(new Redis.Cluster(primaries.map((port) => ({ host: HOST, port }))));
-    say(`slot ${pairSlot}: moving from ${m.source} to ${m.target}, ${m.moved} of ${m.total} moved so far`);
+    say(
+      `slot ${pairSlot}: moving from ${m.source} to ${m.target}, ${m.moved} of ${m.total} moved so far`,
+    );
     const primaryRead = (t, name) =>
-      cluster.sendCommand(new TokenCommand("SESSIONGATE.PGET", [KEY, t, name], { replyEncoding: null }));
+      cluster.sendCommand(
+        new TokenCommand("SESSIONGATE.PGET", [KEY, t, name], { replyEncoding: null }),
+      );
     const served = [];
     const inTransit = [];
     for (const t of inSlot) {
@@ -220,10 +251,15 @@ async function cluster() {
     assert.ok(served.length > 0 && inTransit.length > 0);
     for (const t of served) {
       // The source's replica no longer holds it (or sends ASK: Valkey).
-      sameBytes(await readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user"), sessions.get(t));
+      sameBytes(
+        await readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user"),
+        sessions.get(t),
+      );
     }
-    say(`mid-migration: ${served.length} served through ASK, ${inTransit.length} in transit gave up with ` +
-      "'Too many Cluster redirections' after ioredis' own retries: ok");
+    say(
+      `mid-migration: ${served.length} served through ASK, ${inTransit.length} in transit gave up with ` +
+        "'Too many Cluster redirections' after ioredis' own retries: ok",
+    );
 
     let i = 0;
     for (const t of [...sessions.keys()].filter((t) => !inSlot.includes(t)).slice(0, 60)) {
@@ -238,19 +274,27 @@ async function cluster() {
     let tries = 0;
     let finished;
     const t0 = Date.now();
-    sameBytes(await withRetry(() => {
-      if (++tries === 2) finished = harness("finish"); // answered once the slot has moved
-      return primaryRead(inTransit[0], "user");
-    }), sessions.get(inTransit[0]));
+    sameBytes(
+      await withRetry(() => {
+        if (++tries === 2) finished = harness("finish"); // answered once the slot has moved
+        return primaryRead(inTransit[0], "user");
+      }),
+      sessions.get(inTransit[0]),
+    );
     const waited = (Date.now() - t0) / 1000;
     assert.ok(tries >= 2 && (await finished).finished);
     for (const t of inSlot) {
       sameBytes(await withRetry(() => primaryRead(t, "user")), sessions.get(t));
       ok(await withRetry(() => sg(cluster, "SESSIONGATE.PSET", KEY, t, "after", "1")));
-      sameBytes(await withRetry(() => readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user")), sessions.get(t));
+      sameBytes(
+        await withRetry(() => readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user")),
+        sessions.get(t),
+      );
     }
-    say(`resharding: the retry recipe carried a session in transit through the move (${tries} tries, ` +
-      `${waited.toFixed(2)} s); every session of the slot served after: ok`);
+    say(
+      `resharding: the retry recipe carried a session in transit through the move (${tries} tries, ` +
+        `${waited.toFixed(2)} s); every session of the slot served after: ok`,
+    );
 
     // RENEW through a client whose slot table predates the move: ioredis follows the MOVED.
     before = await harness("counts");
@@ -263,7 +307,9 @@ async function cluster() {
     }
     after = await harness("counts");
     assert.ok(after.MOVED > before.MOVED, "the stale client was never redirected");
-    say(`RENEW through a client that missed the move: ${after.MOVED - before.MOVED} MOVED, then served: ok`);
+    say(
+      `RENEW through a client that missed the move: ${after.MOVED - before.MOVED} MOVED, then served: ok`,
+    );
 
     // Nothing lost: every session answers, with its payloads, through the client.
     for (const [t, data] of sessions) sameBytes(await primaryRead(t, "user"), data);

@@ -32,7 +32,9 @@ const READ_ONLY = new Set(["sessiongate.pget", "sessiongate.ttl", "sessiongate.p
  * it is given: give it the token (argv[2]) for every token command and for RENEW.
  */
 function sg(cluster, name, ...args) {
-  return cluster.sendCommand(args[1], READ_ONLY.has(name.toLowerCase()), [name, ...args], { typeMapping });
+  return cluster.sendCommand(args[1], READ_ONLY.has(name.toLowerCase()), [name, ...args], {
+    typeMapping,
+  });
 }
 
 /** Recipe: node-redis does not retry TRYAGAIN (a slot being moved): retry it, bounded. */
@@ -41,7 +43,8 @@ async function withRetry(call, attempts = 200, pauseMs = 50) {
     try {
       return await call();
     } catch (e) {
-      if (!(e instanceof ErrorReply) || !e.message.startsWith("TRYAGAIN") || attempt >= attempts) throw e;
+      if (!(e instanceof ErrorReply) || !e.message.startsWith("TRYAGAIN") || attempt >= attempts)
+        throw e;
       await new Promise((r) => setTimeout(r, pauseMs));
     }
   }
@@ -59,7 +62,10 @@ async function readReplicaFirst(cluster, name, ...args) {
 
 async function standalone() {
   for (const RESP of [2, 3]) {
-    const c = await createClient({ socket: { host: HOST, port: Number(process.env.SG_PRIMARY) }, RESP }).connect();
+    const c = await createClient({
+      socket: { host: HOST, port: Number(process.env.SG_PRIMARY) },
+      RESP,
+    }).connect();
     try {
       const send = (...a) => c.sendCommand(a, { typeMapping });
       await lifecycle({
@@ -77,8 +83,14 @@ async function standalone() {
 }
 
 async function replica() {
-  const p = await createClient({ socket: { host: HOST, port: Number(process.env.SG_PRIMARY) }, RESP: 3 }).connect();
-  const r = await createClient({ socket: { host: HOST, port: Number(process.env.SG_REPLICA) }, RESP: 3 }).connect();
+  const p = await createClient({
+    socket: { host: HOST, port: Number(process.env.SG_PRIMARY) },
+    RESP: 3,
+  }).connect();
+  const r = await createClient({
+    socket: { host: HOST, port: Number(process.env.SG_REPLICA) },
+    RESP: 3,
+  }).connect();
   try {
     await replicaReads({
       primary: (...a) => p.sendCommand(a, { typeMapping }),
@@ -115,8 +127,10 @@ async function cluster() {
   }
   let after = await harness("counts");
   assert.deepEqual([after.MOVED - before.MOVED, after.ASK - before.ASK], [0, 0]);
-  say("lifecycle and errors over RESP2 and RESP3, START on cluster.masters via nodeClient, " +
-    "token commands and RENEW routed by the token as firstKey: ok, 0 MOVED, 0 ASK");
+  say(
+    "lifecycle and errors over RESP2 and RESP3, START on cluster.masters via nodeClient, " +
+      "token commands and RENEW routed by the token as firstKey: ok, 0 MOVED, 0 ASK",
+  );
 
   // Reads spread over each slot's primary and replicas.
   const cluster = await createCluster({ rootNodes, RESP: 3, useReplicas: true }).connect();
@@ -138,30 +152,40 @@ async function cluster() {
       if (bySlot.get(slot).length === 2) pairSlot = slot;
     }
     assert.ok(pairSlot !== undefined);
-    for (const [t, data] of sessions) ok(await sg(cluster, "SESSIONGATE.PSET", KEY, t, "user", data));
+    for (const [t, data] of sessions)
+      ok(await sg(cluster, "SESSIONGATE.PSET", KEY, t, "user", data));
 
     for (const m of masters) assert.equal(Number(await m.sendCommand(["WAIT", "1", "5000"])), 1);
     const reads = await harness("reads");
     const tokens = [...sessions.keys()].slice(0, 30);
     for (const t of tokens) {
-      sameBytes(await readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user"), sessions.get(t));
+      sameBytes(
+        await readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user"),
+        sessions.get(t),
+      );
       between(await readReplicaFirst(cluster, "SESSIONGATE.TTL", KEY, t), 500, 600);
-      assert.deepEqual(payloads(await readReplicaFirst(cluster, "SESSIONGATE.PGETALL", KEY, t)),
-        { user: Buffer.from(sessions.get(t)).toString("hex") });
+      assert.deepEqual(payloads(await readReplicaFirst(cluster, "SESSIONGATE.PGETALL", KEY, t)), {
+        user: Buffer.from(sessions.get(t)).toString("hex"),
+      });
     }
     const now = await harness("reads");
     const onReplicas = now.replicas - reads.replicas;
     assert.equal(onReplicas + now.primaries - reads.primaries, 3 * tokens.length);
     assert.ok(onReplicas > 0, "no read reached a replica");
-    say(`${sessions.size} sessions; ${onReplicas} of ${3 * tokens.length} reads served by ` +
-      "replicas (useReplicas spreads them over primary and replica): ok");
+    say(
+      `${sessions.size} sessions; ${onReplicas} of ${3 * tokens.length} reads served by ` +
+        "replicas (useReplicas spreads them over primary and replica): ok",
+    );
 
     // Reshard the slot holding two sessions while the client keeps working.
     const inSlot = bySlot.get(pairSlot);
     const m = await harness(`migrate ${pairSlot}`);
     stale = await createCluster({ rootNodes, RESP: 3 }).connect(); // knows the slot on the source
-    say(`slot ${pairSlot}: moving from ${m.source} to ${m.target}, ${m.moved} of ${m.total} moved so far`);
-    const primaryRead = (t, name) => cluster.sendCommand(t, false, ["SESSIONGATE.PGET", KEY, t, name], { typeMapping });
+    say(
+      `slot ${pairSlot}: moving from ${m.source} to ${m.target}, ${m.moved} of ${m.total} moved so far`,
+    );
+    const primaryRead = (t, name) =>
+      cluster.sendCommand(t, false, ["SESSIONGATE.PGET", KEY, t, name], { typeMapping });
     const served = [];
     const inTransit = [];
     for (const t of inSlot) {
@@ -177,10 +201,15 @@ async function cluster() {
     assert.ok(served.length > 0 && inTransit.length > 0);
     for (const t of served) {
       // The source's replica no longer holds it (or sends ASK: Valkey).
-      sameBytes(await readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user"), sessions.get(t));
+      sameBytes(
+        await readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user"),
+        sessions.get(t),
+      );
     }
-    say(`mid-migration: ${served.length} served through ASK, ${inTransit.length} in transit answered ` +
-      "ErrorReply TRYAGAIN (node-redis does not retry it): ok");
+    say(
+      `mid-migration: ${served.length} served through ASK, ${inTransit.length} in transit answered ` +
+        "ErrorReply TRYAGAIN (node-redis does not retry it): ok",
+    );
 
     let i = 0;
     for (const t of [...sessions.keys()].filter((t) => !inSlot.includes(t)).slice(0, 60)) {
@@ -195,19 +224,27 @@ async function cluster() {
     let tries = 0;
     let finished;
     const t0 = Date.now();
-    sameBytes(await withRetry(() => {
-      if (++tries === 2) finished = harness("finish"); // answered once the slot has moved
-      return primaryRead(inTransit[0], "user");
-    }), sessions.get(inTransit[0]));
+    sameBytes(
+      await withRetry(() => {
+        if (++tries === 2) finished = harness("finish"); // answered once the slot has moved
+        return primaryRead(inTransit[0], "user");
+      }),
+      sessions.get(inTransit[0]),
+    );
     const waited = (Date.now() - t0) / 1000;
     assert.ok(tries >= 2 && (await finished).finished);
     for (const t of inSlot) {
       sameBytes(await withRetry(() => primaryRead(t, "user")), sessions.get(t));
       ok(await withRetry(() => sg(cluster, "SESSIONGATE.PSET", KEY, t, "after", "1")));
-      sameBytes(await withRetry(() => readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user")), sessions.get(t));
+      sameBytes(
+        await withRetry(() => readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user")),
+        sessions.get(t),
+      );
     }
-    say(`resharding: the retry recipe carried a session in transit through the move (${tries} tries, ` +
-      `${waited.toFixed(2)} s); every session of the slot served after: ok`);
+    say(
+      `resharding: the retry recipe carried a session in transit through the move (${tries} tries, ` +
+        `${waited.toFixed(2)} s); every session of the slot served after: ok`,
+    );
 
     // RENEW through a client whose slot table predates the move: node-redis follows the MOVED.
     before = await harness("counts");
@@ -220,7 +257,9 @@ async function cluster() {
     }
     after = await harness("counts");
     assert.ok(after.MOVED > before.MOVED, "the stale client was never redirected");
-    say(`RENEW through a client that missed the move: ${after.MOVED - before.MOVED} MOVED, then served: ok`);
+    say(
+      `RENEW through a client that missed the move: ${after.MOVED - before.MOVED} MOVED, then served: ok`,
+    );
 
     // Nothing lost: every session answers, with its payloads, through the client.
     for (const [t, data] of sessions) sameBytes(await primaryRead(t, "user"), data);

@@ -16,8 +16,13 @@ from pathlib import Path
 
 import redis
 from redis.cluster import ClusterNode, LoadBalancingStrategy, RedisCluster
-from redis.exceptions import (ClusterError, ReadOnlyError, RedisClusterException,
-                              ResponseError, TryAgainError)
+from redis.exceptions import (
+    ClusterError,
+    ReadOnlyError,
+    RedisClusterException,
+    ResponseError,
+    TryAgainError,
+)
 
 CONTRACT = json.loads((Path(__file__).parent / "contract.json").read_text())
 KEY = CONTRACT["sign_key"].encode()
@@ -82,7 +87,9 @@ def lifecycle(cmd, start, renew, resp):
     # ... and onto a new sign key (key rotation), then back.
     t3 = renew(KEY, t2, OTHER)
     assert cmd("SESSIONGATE.PGET", OTHER, t3, "bin") == BINARY
-    expect_error(ResponseError, E["bad_signature"], lambda: cmd("SESSIONGATE.PGET", KEY, t3, "user"))
+    expect_error(
+        ResponseError, E["bad_signature"], lambda: cmd("SESSIONGATE.PGET", KEY, t3, "user")
+    )
     t = renew(OTHER, t3, KEY)
 
     assert cmd("SESSIONGATE.PDEL", KEY, t, "bin") == b"OK"
@@ -98,15 +105,22 @@ def lifecycle(cmd, start, renew, resp):
     assert 50 < cmd("SESSIONGATE.TTL", KEY, capped) <= 60
 
     # Errors reach the application as ResponseError with the module's exact text.
-    expect_error(ResponseError, E["bad_signature"], lambda: cmd("SESSIONGATE.PGET", OTHER, t, "user"))
-    expect_error(ResponseError, E["token_format"], lambda: cmd("SESSIONGATE.PGET", KEY, "nope", "user"))
+    expect_error(
+        ResponseError, E["bad_signature"], lambda: cmd("SESSIONGATE.PGET", OTHER, t, "user")
+    )
+    expect_error(
+        ResponseError, E["token_format"], lambda: cmd("SESSIONGATE.PGET", KEY, "nope", "user")
+    )
     expect_error(ResponseError, E["ttl"], lambda: cmd("SESSIONGATE.EXPIRE", KEY, t, "soon"))
-    expect_error(ResponseError, E["empty_payload_name"], lambda: cmd("SESSIONGATE.PSET", KEY, t, "", "x"))
+    expect_error(
+        ResponseError, E["empty_payload_name"], lambda: cmd("SESSIONGATE.PSET", KEY, t, "", "x")
+    )
     expect_error(ResponseError, E["max_lifetime"], lambda: start(KEY, 300, 0))
     expect_error(ResponseError, E["empty_new_sign_key"], lambda: renew(KEY, t, b""))
     # redis-py drops the `ERR ` it recognises.
-    expect_error(ResponseError, E["arity_pget"].removeprefix("ERR "),
-                 lambda: cmd("sessiongate.pget", KEY, t))
+    expect_error(
+        ResponseError, E["arity_pget"].removeprefix("ERR "), lambda: cmd("sessiongate.pget", KEY, t)
+    )
 
     assert cmd("SESSIONGATE.END", KEY, t) == b"OK"
     expect_error(ResponseError, E["no_session"], lambda: cmd("SESSIONGATE.PGET", KEY, t, "user"))
@@ -119,10 +133,15 @@ def lifecycle(cmd, start, renew, resp):
 
 def standalone():
     for resp in (2, 3):
-        r = redis.Redis(host="127.0.0.1", port=int(os.environ["SG_PRIMARY"]), protocol=resp,
-                        socket_timeout=10)
-        lifecycle(r.execute_command, lambda *a: r.execute_command("SESSIONGATE.START", *a),
-                  lambda *a: r.execute_command("SESSIONGATE.RENEW", *a), resp)
+        r = redis.Redis(
+            host="127.0.0.1", port=int(os.environ["SG_PRIMARY"]), protocol=resp, socket_timeout=10
+        )
+        lifecycle(
+            r.execute_command,
+            lambda *a, r=r: r.execute_command("SESSIONGATE.START", *a),
+            lambda *a, r=r: r.execute_command("SESSIONGATE.RENEW", *a),
+            resp,
+        )
         print(f"lifecycle and errors over RESP{resp}: ok", flush=True)
 
 
@@ -139,23 +158,36 @@ def replica():
     assert replica.execute_command("SESSIONGATE.PGET", KEY, t, "user") == b"alice"
     assert 290 < replica.execute_command("SESSIONGATE.TTL", KEY, t) <= 300
     assert as_dict(replica.execute_command("SESSIONGATE.PGETALL", KEY, t)) == {b"user": b"alice"}
-    expect_error(ResponseError, E["no_session"],
-                 lambda: replica.execute_command("SESSIONGATE.PGET", KEY, ended, "user"))
-    expect_error(ResponseError, E["bad_signature"],
-                 lambda: replica.execute_command("SESSIONGATE.PGET", OTHER, t, "user"))
+    expect_error(
+        ResponseError,
+        E["no_session"],
+        lambda: replica.execute_command("SESSIONGATE.PGET", KEY, ended, "user"),
+    )
+    expect_error(
+        ResponseError,
+        E["bad_signature"],
+        lambda: replica.execute_command("SESSIONGATE.PGET", OTHER, t, "user"),
+    )
     refused = E["readonly"].removeprefix("READONLY ")
-    for write in (("SESSIONGATE.START", KEY, 300), ("SESSIONGATE.START", KEY, 300, 60),
-                  ("SESSIONGATE.PSET", KEY, t, "user", "mallory"),
-                  ("SESSIONGATE.PDEL", KEY, t, "user"), ("SESSIONGATE.EXPIRE", KEY, t, 5),
-                  ("SESSIONGATE.RENEW", KEY, t), ("SESSIONGATE.END", KEY, t)):
-        expect_error(ReadOnlyError, refused, lambda: replica.execute_command(*write))
+    for write in (
+        ("SESSIONGATE.START", KEY, 300),
+        ("SESSIONGATE.START", KEY, 300, 60),
+        ("SESSIONGATE.PSET", KEY, t, "user", "mallory"),
+        ("SESSIONGATE.PDEL", KEY, t, "user"),
+        ("SESSIONGATE.EXPIRE", KEY, t, 5),
+        ("SESSIONGATE.RENEW", KEY, t),
+        ("SESSIONGATE.END", KEY, t),
+    ):
+        expect_error(ReadOnlyError, refused, lambda w=write: replica.execute_command(*w))
     assert replica.execute_command("SESSIONGATE.PGET", KEY, t, "user") == b"alice"
     assert primary.execute_command("SESSIONGATE.PGET", KEY, t, "user") == b"alice"
-    print("replica reads PGET, TTL, PGETALL; every write refused with ReadOnlyError: ok",
-          flush=True)
+    print(
+        "replica reads PGET, TTL, PGETALL; every write refused with ReadOnlyError: ok", flush=True
+    )
 
 
 # --- Redis Cluster -------------------------------------------------------------------------
+
 
 def with_retry(call, attempts=200, pause=0.05):
     """Recipe: while a slot moves, the importing node answers TRYAGAIN for a session still on
@@ -184,8 +216,11 @@ def renew(rc, *args, attempts=3):
     token = args[1]
     for attempt in range(attempts):
         try:
-            return with_retry(lambda: rc.execute_command(
-                "SESSIONGATE.RENEW", *args, target_nodes=rc.get_node_from_key(token)))
+            return with_retry(
+                lambda: rc.execute_command(
+                    "SESSIONGATE.RENEW", *args, target_nodes=rc.get_node_from_key(token)
+                )
+            )
         except RedisClusterException:
             if attempt == attempts - 1:
                 raise
@@ -198,8 +233,9 @@ def read_replica(rc, command, key, token, *rest):
     (replication lag, or a slot being moved away: Redis does not redirect replica reads), so
     "does not exist" from a replica is checked on the primary."""
     try:
-        return rc.execute_command(command, key, token, *rest,
-                                  target_nodes=rc.get_node_from_key(token, replica=True))
+        return rc.execute_command(
+            command, key, token, *rest, target_nodes=rc.get_node_from_key(token, replica=True)
+        )
     except ResponseError as e:
         if str(e) != E["no_session"]:
             raise
@@ -211,9 +247,15 @@ def counts():
 
 
 def cluster():
-    nodes = [ClusterNode("127.0.0.1", int(p)) for p in os.environ["SG_CLUSTER_PRIMARIES"].split(",")]
-    rc = RedisCluster(startup_nodes=nodes, protocol=2, socket_timeout=10,
-                      load_balancing_strategy=LoadBalancingStrategy.ROUND_ROBIN_REPLICAS)
+    nodes = [
+        ClusterNode("127.0.0.1", int(p)) for p in os.environ["SG_CLUSTER_PRIMARIES"].split(",")
+    ]
+    rc = RedisCluster(
+        startup_nodes=nodes,
+        protocol=2,
+        socket_timeout=10,
+        load_balancing_strategy=LoadBalancingStrategy.ROUND_ROBIN_REPLICAS,
+    )
     rc3 = RedisCluster(startup_nodes=nodes, protocol=3, socket_timeout=10)
     primaries = rc.get_primaries()
     assert len(primaries) == 3
@@ -229,12 +271,19 @@ def cluster():
     before = counts()
     for which, c in ((2, rc), (3, rc3)):
         ps = c.get_primaries()
-        lifecycle(c.execute_command, lambda *a, ps=ps, c=c: start_on(c, ps[0], *a),
-                  lambda *a, c=c: renew(c, *a), which)
+        lifecycle(
+            c.execute_command,
+            lambda *a, ps=ps, c=c: start_on(c, ps[0], *a),
+            lambda *a, c=c: renew(c, *a),
+            which,
+        )
     after = counts()
     assert after["MOVED"] == before["MOVED"] and after["ASK"] == before["ASK"], (before, after)
-    print("lifecycle and errors over RESP2 and RESP3, START on a named primary, RENEW on the "
-          "token's primary, token commands routed by redis-py: ok, 0 MOVED, 0 ASK", flush=True)
+    print(
+        "lifecycle and errors over RESP2 and RESP3, START on a named primary, RENEW on the "
+        "token's primary, token commands routed by redis-py: ok, 0 MOVED, 0 ASK",
+        flush=True,
+    )
 
     # Sessions on every primary, until two share a slot (that slot is resharded below).
     sessions, by_slot, pair_slot = {}, {}, None
@@ -260,9 +309,13 @@ def cluster():
         assert read_replica(rc, "SESSIONGATE.PGET", KEY, t, "user") == sessions[t]
         assert 590 < read_replica(rc, "SESSIONGATE.TTL", KEY, t) <= 600
         assert as_dict(read_replica(rc, "SESSIONGATE.PGETALL", KEY, t)) == {b"user": sessions[t]}
-    expect_error(ReadOnlyError, E["readonly"].removeprefix("READONLY "),
-                 lambda: rc.execute_command("SESSIONGATE.START", KEY, 300,
-                                            target_nodes=rc.get_replicas()[0]))
+    expect_error(
+        ReadOnlyError,
+        E["readonly"].removeprefix("READONLY "),
+        lambda: rc.execute_command(
+            "SESSIONGATE.START", KEY, 300, target_nodes=rc.get_replicas()[0]
+        ),
+    )
     now = harness("reads")
     assert now["replicas"] - reads["replicas"] == 3 * len(sample), (reads, now)
     assert now["primaries"] == reads["primaries"], (reads, now)
@@ -272,8 +325,11 @@ def cluster():
     in_slot = by_slot[pair_slot]
     m = harness(f"migrate {pair_slot}")
     stale = RedisCluster(startup_nodes=nodes, socket_timeout=10)  # knows the slot on the source
-    print(f"slot {pair_slot}: moving from {m['source']} to {m['target']}, "
-          f"{m['moved']} of {m['total']} sessions moved so far", flush=True)
+    print(
+        f"slot {pair_slot}: moving from {m['source']} to {m['target']}, "
+        f"{m['moved']} of {m['total']} sessions moved so far",
+        flush=True,
+    )
     served, in_transit = [], []
     for t in in_slot:
         try:
@@ -286,8 +342,11 @@ def cluster():
     assert served and in_transit, m
     for t in served:  # the source's replica no longer holds it (or sends ASK: Valkey)
         assert read_replica(rc, "SESSIONGATE.PGET", KEY, t, "user") == sessions[t]
-    print(f"mid-migration: {len(served)} served through ASK, {len(in_transit)} in transit "
-          "raised ClusterError/TryAgainError after redis-py's own retries: ok", flush=True)
+    print(
+        f"mid-migration: {len(served)} served through ASK, {len(in_transit)} in transit "
+        "raised ClusterError/TryAgainError after redis-py's own retries: ok",
+        flush=True,
+    )
 
     others = [t for t in sessions if t not in in_slot][:60]
     for i, t in enumerate(others):  # the other slots carry on meanwhile
@@ -311,12 +370,16 @@ def cluster():
     done = json.loads(sys.stdin.readline() or '{"error": "the harness is gone"}')
     assert done.get("finished") and len(tries) >= 2, (done, len(tries))
     for t in in_slot:
-        assert with_retry(lambda: rc.execute_command("SESSIONGATE.PGET", KEY, t, "user")) == sessions[t]
-        assert with_retry(lambda: rc.execute_command("SESSIONGATE.PSET", KEY, t, "after", "1")) == b"OK"
-        assert with_retry(lambda: read_replica(rc, "SESSIONGATE.PGET", KEY, t, "user")) == sessions[t]
-    print(f"resharding: the retry recipe carried a session in transit through the move "
-          f"({len(tries)} tries, {waited:.2f} s); every session of the slot served after: ok",
-          flush=True)
+        pget = ("SESSIONGATE.PGET", KEY, t, "user")
+        assert with_retry(lambda c=pget: rc.execute_command(*c)) == sessions[t]
+        assert with_retry(lambda c=pget: read_replica(rc, *c)) == sessions[t]
+        pset = ("SESSIONGATE.PSET", KEY, t, "after", "1")
+        assert with_retry(lambda c=pset: rc.execute_command(*c)) == b"OK"
+    print(
+        f"resharding: the retry recipe carried a session in transit through the move "
+        f"({len(tries)} tries, {waited:.2f} s); every session of the slot served after: ok",
+        flush=True,
+    )
 
     # RENEW through a client whose slot table predates the move: one MOVED, then the new owner.
     before, renewed = counts(), []
@@ -325,15 +388,19 @@ def cluster():
         sessions[renewed[-1]] = sessions.pop(t)
     moved = counts()["MOVED"] - before["MOVED"]
     assert moved >= 1, "the stale client was never redirected: the check proves nothing"
-    print(f"RENEW through a client that missed the move: {moved} MOVED, then served: ok",
-          flush=True)
+    print(
+        f"RENEW through a client that missed the move: {moved} MOVED, then served: ok", flush=True
+    )
 
     # Nothing lost: every session answers, with its payloads, through the client.
     for t, data in sessions.items():
         assert rc.execute_command("SESSIONGATE.PGET", KEY, t, "user") == data
     for t in in_slot:
-        expect_error(ResponseError, E["no_session"],
-                     lambda: rc.execute_command("SESSIONGATE.PGET", KEY, t, "user"))
+        expect_error(
+            ResponseError,
+            E["no_session"],
+            lambda t=t: rc.execute_command("SESSIONGATE.PGET", KEY, t, "user"),
+        )
     for t in renewed:
         assert rc.execute_command("SESSIONGATE.PGET", KEY, t, "after") == b"1"
     print(f"after the move: all {len(sessions)} sessions intact: ok", flush=True)

@@ -64,8 +64,12 @@ class Control:
         if words[0] == "counts":
             reply(error_counts(self.cluster.servers))
         elif words[0] == "reads":
-            reply({"primaries": self.reads(self.cluster.primaries),
-                   "replicas": self.reads(self.cluster.replicas)})
+            reply(
+                {
+                    "primaries": self.reads(self.cluster.primaries),
+                    "replicas": self.reads(self.cluster.replicas),
+                }
+            )
         elif words[0] == "migrate":
             reply(self.migrate(int(words[1])))
         elif words[0] == "finish":
@@ -115,10 +119,16 @@ class Control:
 def run_client(name, topology, env, control):
     """Runs one client script; True when it exits 0 within CLIENT_TIMEOUT."""
     proc = subprocess.Popen(
-        CLIENTS[name], cwd=HERE,
+        CLIENTS[name],
+        cwd=HERE,
         env={**os.environ, **env, "SG_TOPOLOGY": topology, "SG_SERVER": SERVER},
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        bufsize=1, preexec_fn=die_with_parent)
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        preexec_fn=die_with_parent,
+    )
     lock = threading.Lock()
 
     def reply(obj):
@@ -140,7 +150,7 @@ def run_client(name, topology, env, control):
     try:
         for line in proc.stdout:
             if line.startswith("@harness "):
-                request = line[len("@harness "):].strip()
+                request = line[len("@harness ") :].strip()
                 if control is None:
                     reply({"error": "no cluster in this topology"})
                 else:
@@ -163,15 +173,17 @@ def run_client(name, topology, env, control):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--clients", default=",".join(CLIENTS), help="comma-separated, of: "
-                    + ", ".join(CLIENTS))
+    ap.add_argument(
+        "--clients", default=",".join(CLIENTS), help="comma-separated, of: " + ", ".join(CLIENTS)
+    )
     ap.add_argument("--topologies", default=",".join(TOPOLOGIES))
     ap.add_argument("--no-webapp", action="store_true", help="skip the web app's test")
     opt = ap.parse_args()
     clients = [c for c in opt.clients.split(",") if c]
     topologies = [t for t in opt.topologies.split(",") if t]
-    unknown = [c for c in clients if c not in CLIENTS] + [t for t in topologies
-                                                          if t not in TOPOLOGIES]
+    unknown = [c for c in clients if c not in CLIENTS] + [
+        t for t in topologies if t not in TOPOLOGIES
+    ]
     if unknown:
         ap.error(f"unknown: {', '.join(unknown)}")
 
@@ -204,22 +216,28 @@ def main():
     if "cluster" in topologies:
         t0 = time.monotonic()
         cluster = Cluster()
-        print(f"cluster up in {time.monotonic() - t0:.1f} s: primaries {cluster.primaries}, "
-              f"replicas {cluster.replicas}")
+        print(
+            f"cluster up in {time.monotonic() - t0:.1f} s: primaries {cluster.primaries}, "
+            f"replicas {cluster.replicas}"
+        )
         try:
             for client in clients:
                 t0 = time.monotonic()
                 cluster.reset()
-                env = {"SG_CLUSTER_PRIMARIES": ",".join(map(str, cluster.primaries)),
-                       "SG_CLUSTER_REPLICAS": ",".join(map(str, cluster.replicas))}
+                env = {
+                    "SG_CLUSTER_PRIMARIES": ",".join(map(str, cluster.primaries)),
+                    "SG_CLUSTER_REPLICAS": ",".join(map(str, cluster.replicas)),
+                }
                 control = Control(cluster)
                 ok = run_client(client, "cluster", env, control)
                 if control.finisher:
                     control.finisher.join(timeout=60)
                 counts = error_counts(cluster.servers)
-                print(f"  {client} cluster: redirections over the whole run: "
-                      f"MOVED {counts['MOVED']}, ASK {counts['ASK']} "
-                      f"(TRYAGAIN {counts['TRYAGAIN']})")
+                print(
+                    f"  {client} cluster: redirections over the whole run: "
+                    f"MOVED {counts['MOVED']}, ASK {counts['ASK']} "
+                    f"(TRYAGAIN {counts['TRYAGAIN']})"
+                )
                 record(f"{client} cluster", ok, t0)
                 if not ok:  # a run that failed midway may leave a slot half-moved
                     cluster.stop()
@@ -230,8 +248,16 @@ def main():
     if not opt.no_webapp:
         t0 = time.monotonic()
         try:
-            ok = subprocess.run([sys.executable, str(HERE / "webapp_e2e.py")], cwd=HERE,
-                                timeout=CLIENT_TIMEOUT, preexec_fn=die_with_parent).returncode == 0
+            ok = (
+                subprocess.run(
+                    [sys.executable, str(HERE / "webapp_e2e.py")],
+                    cwd=HERE,
+                    check=False,
+                    timeout=CLIENT_TIMEOUT,
+                    preexec_fn=die_with_parent,
+                ).returncode
+                == 0
+            )
         except subprocess.TimeoutExpired:
             print(f"  web app: killed after {CLIENT_TIMEOUT} s")
             ok = False

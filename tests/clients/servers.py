@@ -46,8 +46,9 @@ def redis_cli():
 
 def server_version():
     """(major, minor) and whether the server under test is Valkey."""
-    out = subprocess.run([server_binary(), "--version"], capture_output=True, text=True,
-                         timeout=10, check=True).stdout
+    out = subprocess.run(
+        [server_binary(), "--version"], capture_output=True, text=True, timeout=10, check=True
+    ).stdout
     v = next(w[2:] for w in out.split() if w.startswith("v="))
     major, minor = (int(x) for x in v.split(".")[:2])
     return (major, minor), "valkey" in out.lower()
@@ -106,11 +107,31 @@ class Server:
         self.port = free_port(cluster)
         self.dir = Path(tempfile.mkdtemp(prefix=f"sessiongate-clients-{self.port}-"))
         self.log = self.dir / "server.log"
-        cmd = [server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-               "--dir", str(self.dir), "--save", "", "--appendonly", "no",
-               "--logfile", str(self.log), "--loadmodule", str(module_path()), *args]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+        cmd = [
+            server_binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--logfile",
+            str(self.log),
+            "--loadmodule",
+            str(module_path()),
+            *args,
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+        )
         try:
             deadline = time.monotonic() + WAIT
             while True:
@@ -136,8 +157,9 @@ class Server:
 
     def conn(self, **kw):
         """A plain connection to this one server (bytes replies, bounded timeouts)."""
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=30,
-                           socket_connect_timeout=5, **kw)
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, socket_timeout=30, socket_connect_timeout=5, **kw
+        )
 
     def info(self, section):
         return self.conn().info(section)
@@ -183,8 +205,10 @@ class Pair:
             self.servers.append(self.primary)
             self.replica = Server("--replicaof", "127.0.0.1", str(self.primary.port))
             self.servers.append(self.replica)
-            wait_until("the replica link", lambda: self.replica.info("replication")
-                       ["master_link_status"] == "up")
+            wait_until(
+                "the replica link",
+                lambda: self.replica.info("replication")["master_link_status"] == "up",
+            )
         except BaseException:
             self.stop()
             raise
@@ -205,14 +229,35 @@ class Cluster:
         self.servers = []
         try:
             for _ in range(6):
-                self.servers.append(Server("--cluster-enabled", "yes", "--cluster-config-file",
-                                           "nodes.conf", "--cluster-node-timeout", "5000",
-                                           *QUICK_REPLICAS, cluster=True))
-            create = [redis_cli(), "--cluster", "create",
-                      *(f"127.0.0.1:{s.port}" for s in self.servers),
-                      "--cluster-replicas", "1", "--cluster-yes"]
-            out = subprocess.run(create, capture_output=True, text=True, timeout=120,
-                                 stdin=subprocess.DEVNULL)
+                self.servers.append(
+                    Server(
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "5000",
+                        *QUICK_REPLICAS,
+                        cluster=True,
+                    )
+                )
+            create = [
+                redis_cli(),
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{s.port}" for s in self.servers),
+                "--cluster-replicas",
+                "1",
+                "--cluster-yes",
+            ]
+            out = subprocess.run(
+                create,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
             if out.returncode != 0:
                 raise RuntimeError(f"cluster create failed:\n{out.stdout}{out.stderr}")
             self.wait_stable()
@@ -248,8 +293,9 @@ class Cluster:
                 if self.slot_map(s) != first:
                     return False
             replicas = {r for _, rs in first.values() for r in rs}
-            return all(self.node(p).info("replication")["master_link_status"] == "up"
-                       for p in replicas)
+            return all(
+                self.node(p).info("replication")["master_link_status"] == "up" for p in replicas
+            )
 
         wait_until("a stable cluster", stable)
 
@@ -263,12 +309,14 @@ class Cluster:
 
     def wait_replicas_synced(self):
         """Every replica has applied its primary's replication stream up to now."""
+
         def synced():
             owners = self.slot_map(self.servers[0]).values()
             for primary, replicas in {p: rs for p, rs in owners}.items():
                 offset = self.node(primary).info("replication")["master_repl_offset"]
-                if any(self.node(r).info("replication")["slave_repl_offset"] < offset
-                       for r in replicas):
+                if any(
+                    self.node(r).info("replication")["slave_repl_offset"] < offset for r in replicas
+                ):
                     return False
             return True
 
@@ -293,7 +341,8 @@ class Cluster:
     def migrate_keys(self, source, target, keys):
         if keys:
             self.node(source).conn().execute_command(
-                "MIGRATE", "127.0.0.1", target, "", 0, 10000, "KEYS", *keys)
+                "MIGRATE", "127.0.0.1", target, "", 0, 10000, "KEYS", *keys
+            )
 
     def finish_migration(self, slot, source, target):
         self.migrate_keys(source, target, self.keys_in_slot(source, slot))
@@ -301,8 +350,10 @@ class Cluster:
         order = [target, source] + [p for p in self.primaries if p not in (source, target)]
         for p in order:
             self.node(p).conn().execute_command("CLUSTER SETSLOT", slot, "NODE", ids[target])
-        wait_until("every node to agree on the slot's new owner",
-                   lambda: all(self.slot_map(s)[slot][0] == target for s in self.servers))
+        wait_until(
+            "every node to agree on the slot's new owner",
+            lambda: all(self.slot_map(s)[slot][0] == target for s in self.servers),
+        )
 
     def stop(self):
         stop_all(self.servers)
