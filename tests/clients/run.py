@@ -9,8 +9,9 @@ session lifecycle against real servers with the freshly built module, in three t
 
 (SG_SERVER names the server: "redis 7.0", "valkey 9.1".)
 
-then the example web app's end-to-end test (webapp_e2e.py). One primary/replica pair and one
-cluster serve every client in turn (flushed, and their INFO stats reset, before each run).
+then every code block of docs/clients.md and README.md (doc_snippets.py), and the example web
+app's end-to-end test (webapp_e2e.py). One primary/replica pair and one cluster serve every
+client in turn (flushed, and their INFO stats reset, before each run).
 
 A script asks the harness for what only it can do by writing a line `@harness <request>` to
 stdout; the answer is one JSON line on its stdin:
@@ -37,6 +38,7 @@ import threading
 import time
 from pathlib import Path
 
+import doc_snippets
 from servers import Cluster, Pair, die_with_parent, error_counts, server_version
 
 HERE = Path(__file__).resolve().parent
@@ -178,6 +180,7 @@ def main():
     )
     ap.add_argument("--topologies", default=",".join(TOPOLOGIES))
     ap.add_argument("--no-webapp", action="store_true", help="skip the web app's test")
+    ap.add_argument("--no-docs", action="store_true", help="skip the documentation's code")
     opt = ap.parse_args()
     clients = [c for c in opt.clients.split(",") if c]
     topologies = [t for t in opt.topologies.split(",") if t]
@@ -210,6 +213,11 @@ def main():
                         t0 = time.monotonic()
                         pair.reset()
                         record(f"{client} {topology}", run_client(client, topology, env, None), t0)
+            if not opt.no_docs:
+                t0 = time.monotonic()
+                pair.reset()
+                ok = doc_snippets.run(False, primary=pair.primary.port, replica=pair.replica.port)
+                record("docs: standalone code", ok, t0)
         finally:
             pair.stop()
 
@@ -242,6 +250,12 @@ def main():
                 if not ok:  # a run that failed midway may leave a slot half-moved
                     cluster.stop()
                     cluster = Cluster()
+            if not opt.no_docs:
+                t0 = time.monotonic()
+                cluster.reset()
+                record(
+                    "docs: cluster code", doc_snippets.run(True, cluster=cluster.primaries[0]), t0
+                )
         finally:
             cluster.stop()
 
