@@ -20,7 +20,7 @@ def blocks():
     """(page, language, code) of every Python and JavaScript block."""
     found = []
     for page in PAGES:
-        for lang, code in re.findall(r"```(python|js)\n(.*?)```", page.read_text(), re.S):
+        for lang, code in re.findall(r"```(python|js)\n(.*?)```", page.read_text(), re.DOTALL):
             found.append((page.name, lang, code))
     return found
 
