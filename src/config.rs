@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use redis_module::raw;
 
 use crate::errors::{DEFAULT_MAX_PAYLOAD_DATA, DEFAULT_MAX_PAYLOAD_NAME};
-use crate::rm::{self, Ctx, RStr};
+use crate::rm::{self, Ctx};
+use crate::strings::RStr;
 
 static MAX_PAYLOAD_NAME: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_PAYLOAD_NAME);
 static MAX_PAYLOAD_DATA: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_PAYLOAD_DATA);
@@ -76,9 +77,11 @@ pub fn apply_load_args(args: &[&[u8]]) -> Result<(), String> {
 }
 
 unsafe extern "C" fn get_numeric(_name: *const c_char, privdata: *mut c_void) -> c_longlong {
-    // SAFETY: privdata is a &'static Setting given at registration.
-    let s = unsafe { &*(privdata as *const Setting) };
-    s.value.load(Ordering::Relaxed) as c_longlong
+    rm::no_unwind(0, || {
+        // SAFETY: privdata is a &'static Setting given at registration.
+        let s = unsafe { &*(privdata as *const Setting) };
+        s.value.load(Ordering::Relaxed) as c_longlong
+    })
 }
 
 unsafe extern "C" fn set_numeric(
@@ -87,10 +90,13 @@ unsafe extern "C" fn set_numeric(
     privdata: *mut c_void,
     _err: *mut RStr,
 ) -> c_int {
-    // SAFETY: privdata is a &'static Setting given at registration; Redis checked min/max.
-    let s = unsafe { &*(privdata as *const Setting) };
-    s.value.store(val as usize, Ordering::Relaxed);
-    rm::OK
+    // Redis takes a refusal without an error string (CONFIG SET then names no reason).
+    rm::no_unwind(rm::ERR, || {
+        // SAFETY: privdata is a &'static Setting given at registration; Redis checked min/max.
+        let s = unsafe { &*(privdata as *const Setting) };
+        s.value.store(val as usize, Ordering::Relaxed);
+        rm::OK
+    })
 }
 
 /// Registers the settings as module configs where the server has them; returns whether it did.

@@ -32,7 +32,8 @@ pub enum Error {
     ClusterDown,
     /// No free session id could be found (practically unreachable).
     IdSpaceExhausted,
-    /// A panic was caught inside a handler.
+    /// A panic was caught inside a handler (anything the handler wrote before it stays), or
+    /// a write the server refused.
     Internal,
 }
 
@@ -70,7 +71,9 @@ impl Error {
             }
             Error::ClusterDown => "CLUSTERDOWN The cluster is down",
             Error::IdSpaceExhausted => "ERR could not draw an unused session id, try again",
-            Error::Internal => "ERR sessiongate internal error (the command was not applied)",
+            Error::Internal => {
+                "ERR sessiongate internal error (the command may be partly applied)"
+            }
         })
     }
 }

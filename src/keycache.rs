@@ -1,12 +1,20 @@
 //! Per-sign-key precomputation: the HMAC key schedule and the key's fingerprint, cached so the
 //! hot path hashes only the 16-byte id.
+//!
+//! The cache is keyed by the SHA-256 digest of the sign key and never holds the key itself, so
+//! an entry costs the same whatever the key's length (the contract caps it only at Redis' own
+//! bulk limit, 512 MB by default). Everything an entry holds stands for the key and is wiped
+//! when the entry goes: cache emptied, last key replaced, thread exit, module unload.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 use hmac::Mac;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
 
 use crate::token::HmacSha256;
 
@@ -31,31 +39,86 @@ impl SignKey {
     }
 }
 
+impl Drop for SignKey {
+    fn drop(&mut self) {
+        // hmac 0.12 and sha2 0.10 cannot zeroize their states (their next major versions can);
+        // the states are plain integers and byte arrays, so they are wiped as flat memory.
+        const { assert!(!std::mem::needs_drop::<HmacSha256>()) };
+        // SAFETY: SignKey holds only integers and byte arrays (no pointer, no field with a Drop
+        // impl, all zeroes a valid value), and it is not used after this.
+        unsafe { zeroize::zeroize_flat_type(self as *mut SignKey) };
+    }
+}
+
+/// The SHA-256 digest of a sign key: what the cache is keyed by. It stands for the key (it
+/// lets anyone test guesses offline), so it is compared in constant time and wiped on drop.
+#[derive(Clone)]
+struct KeyDigest([u8; 32]);
+
+impl KeyDigest {
+    fn of(key: &[u8]) -> KeyDigest {
+        KeyDigest(Sha256::digest(key).into())
+    }
+}
+
+impl PartialEq for KeyDigest {
+    fn eq(&self, other: &KeyDigest) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for KeyDigest {}
+
+impl Hash for KeyDigest {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(&self.0);
+    }
+}
+
+impl Drop for KeyDigest {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
 #[derive(Default)]
 pub struct Cache {
-    map: HashMap<Box<[u8]>, Rc<SignKey>>,
-    /// The sign key of the last call and its state: applications use one or a few sign keys,
-    /// so most calls are answered by comparing the key with the last one, without hashing it.
-    last_key: Vec<u8>,
-    last: Option<Rc<SignKey>>,
+    /// Sized for CAPACITY at the first insert and never grown: growing would free the old
+    /// table, digests included, without wiping it.
+    map: HashMap<KeyDigest, Rc<SignKey>>,
+    /// The last key's entry: applications use one or a few sign keys, so most calls are
+    /// answered without a map lookup.
+    last: Option<(KeyDigest, Rc<SignKey>)>,
 }
 
 impl Cache {
     pub fn get(&mut self, key: &[u8]) -> &SignKey {
-        // Constant time: the last key is another client's secret.
-        let same = self.last_key.len() == key.len() && bool::from(self.last_key.ct_eq(key));
-        if self.last.is_none() || !same {
-            if !self.map.contains_key(key) {
-                if self.map.len() >= CAPACITY {
-                    self.map.clear();
+        let digest = KeyDigest::of(key);
+        if !matches!(&self.last, Some((d, _)) if *d == digest) {
+            let entry = match self.map.get(&digest) {
+                Some(e) => Rc::clone(e),
+                None => {
+                    if self.map.len() >= CAPACITY {
+                        self.map.clear();
+                    }
+                    if self.map.capacity() < CAPACITY {
+                        self.map.reserve(CAPACITY);
+                    }
+                    let e = Rc::new(SignKey::new(key));
+                    self.map.insert(digest.clone(), Rc::clone(&e));
+                    e
                 }
-                self.map.insert(key.into(), Rc::new(SignKey::new(key)));
-            }
-            self.last = Some(Rc::clone(&self.map[key]));
-            self.last_key.clear();
-            self.last_key.extend_from_slice(key);
+            };
+            self.last = Some((digest, entry));
         }
-        self.last.as_deref().expect("set above")
+        &self.last.as_ref().expect("set above").1
+    }
+
+    /// Drops (and so wipes) every entry and frees the table.
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.map = HashMap::new();
+        self.last = None;
     }
 
     pub fn len(&self) -> usize {
@@ -77,9 +140,15 @@ pub fn with_sign_key<R>(key: &[u8], f: impl FnOnce(&SignKey) -> R) -> R {
     CACHE.with(|c| f(c.borrow_mut().get(key)))
 }
 
+/// Empties this thread's cache, wiping every entry (the module is being unloaded).
+pub fn clear() {
+    CACHE.with(|c| c.borrow_mut().clear());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::mem::{size_of, MaybeUninit};
 
     #[test]
     fn fingerprint_is_truncated_hmac_of_fixed_message() {
@@ -100,8 +169,12 @@ mod tests {
             let fp = c.get(key.as_bytes()).fingerprint;
             assert_eq!(fp, SignKey::new(key.as_bytes()).fingerprint);
             assert!(c.len() <= CAPACITY);
+            assert!(c.map.capacity() < 2 * CAPACITY, "the table grew");
         }
         assert!(!c.is_empty());
+        c.clear();
+        assert!(c.is_empty() && c.last.is_none() && c.map.capacity() == 0);
+        assert_eq!(c.get(b"k").fingerprint, SignKey::new(b"k").fingerprint);
     }
 
     #[test]
@@ -112,5 +185,37 @@ mod tests {
         }
         // The map holds each key once, whichever path answered.
         assert_eq!(c.len(), 5);
+    }
+
+    #[test]
+    fn a_long_key_is_cached_by_its_digest_only() {
+        let mut c = Cache::default();
+        let long = vec![7u8; 1 << 20];
+        assert_eq!(c.get(&long).fingerprint, SignKey::new(&long).fingerprint);
+        // HMAC hashes a key longer than its block: the same state as the key's SHA-256.
+        let hashed: [u8; 32] = Sha256::digest(&long).into();
+        assert_eq!(c.get(&long).fingerprint, SignKey::new(&hashed).fingerprint);
+        assert_eq!(c.len(), 1);
+    }
+
+    /// Drops a value in place and returns the bytes it left behind.
+    fn bytes_after_drop<T>(value: T) -> Vec<u8> {
+        let mut slot = MaybeUninit::new(value);
+        // SAFETY: the value is dropped once; the drop of both types wrote every byte of it,
+        // so reading them back as bytes reads initialized memory.
+        unsafe {
+            std::ptr::drop_in_place(slot.as_mut_ptr());
+            std::slice::from_raw_parts(slot.as_ptr().cast::<u8>(), size_of::<T>()).to_vec()
+        }
+    }
+
+    #[test]
+    fn entries_are_wiped_when_dropped() {
+        let key = SignKey::new(b"a secret sign key");
+        assert!(size_of::<SignKey>() < 512, "an entry does not hold the key");
+        assert!(bytes_after_drop(key).iter().all(|&b| b == 0));
+        let digest = KeyDigest::of(b"a secret sign key");
+        assert!(digest.0.iter().any(|&b| b != 0));
+        assert!(bytes_after_drop(digest).iter().all(|&b| b == 0));
     }
 }

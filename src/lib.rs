@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod errors;
+pub mod expiry;
 pub mod keycache;
 pub mod slot;
 pub mod token;
@@ -13,9 +14,12 @@ mod cluster;
 mod commands;
 mod config;
 mod info;
+#[cfg(feature = "panic-test")]
+mod panic_hooks;
 mod rm;
 mod stats;
 mod store;
+mod strings;
 
 use redis_module::{redis_module, Context, RedisString, Status};
 
@@ -28,7 +32,13 @@ const ALLOCATOR: std::alloc::System = std::alloc::System;
 #[cfg(any(test, feature = "system-alloc"))]
 type Allocator = std::alloc::System;
 
+/// Called by the `RedisModule_OnLoad` that `redis_module!` generates, which catches no panic:
+/// a panic fails the load instead of aborting the server.
 fn init(ctx: &Context, args: &[RedisString]) -> Status {
+    rm::no_unwind(Status::Err, || load(ctx, args))
+}
+
+fn load(ctx: &Context, args: &[RedisString]) -> Status {
     let args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
     if let Err(e) = config::apply_load_args(&args) {
         ctx.log_warning(&format!("sessiongate: {e}"));
@@ -65,10 +75,19 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
     Status::Ok
 }
 
+/// MODULE UNLOAD: wipes the cached key material, which would otherwise stay in memory.
+fn deinit(_ctx: &Context) -> Status {
+    rm::no_unwind(Status::Err, || {
+        keycache::clear();
+        Status::Ok
+    })
+}
+
 redis_module! {
     name: "sessiongate",
     version: 1,
     allocator: (Allocator, ALLOCATOR),
     data_types: [],
     init: init,
+    deinit: deinit,
 }

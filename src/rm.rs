@@ -1,69 +1,22 @@
 //! Thin, allocation-free wrappers over the raw Redis module API used by the handlers.
 
+use std::cell::Cell;
 use std::ffi::{c_int, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use redis_module::raw;
 
 use crate::errors::Error;
+use crate::strings::Str;
 
 pub type Ctx = *mut raw::RedisModuleCtx;
-pub type RStr = *mut raw::RedisModuleString;
 
 pub const OK: c_int = raw::REDISMODULE_OK as c_int;
-
-/// The bytes of a module string; valid while the string lives (the command's argv lives for
-/// the whole call).
-pub fn bytes<'a>(s: RStr) -> &'a [u8] {
-    let mut len = 0usize;
-    // SAFETY: `s` is a live RedisModuleString handed to us by Redis.
-    unsafe {
-        let p = raw::RedisModule_StringPtrLen.unwrap()(s, &mut len);
-        if p.is_null() || len == 0 {
-            return &[];
-        }
-        std::slice::from_raw_parts(p.cast::<u8>(), len)
-    }
-}
+pub const ERR: c_int = raw::REDISMODULE_ERR as c_int;
 
 pub fn milliseconds() -> i64 {
     // SAFETY: a plain call with no arguments.
     unsafe { raw::RedisModule_Milliseconds.unwrap()() }
-}
-
-/// A module string owned by us, freed on drop.
-pub struct OwnedStr {
-    ctx: Ctx,
-    pub ptr: RStr,
-}
-
-impl OwnedStr {
-    pub fn new(ctx: Ctx, data: &[u8]) -> OwnedStr {
-        // SAFETY: CreateString copies `data`.
-        let ptr = unsafe {
-            raw::RedisModule_CreateString.unwrap()(ctx, data.as_ptr().cast(), data.len())
-        };
-        OwnedStr { ctx, ptr }
-    }
-
-    /// Takes ownership of a string Redis created for us (for example by HashGet).
-    pub fn adopt(ctx: Ctx, ptr: RStr) -> Option<OwnedStr> {
-        if ptr.is_null() {
-            None
-        } else {
-            Some(OwnedStr { ctx, ptr })
-        }
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        bytes(self.ptr)
-    }
-}
-
-impl Drop for OwnedStr {
-    fn drop(&mut self) {
-        // SAFETY: we own one reference to the string.
-        unsafe { raw::RedisModule_FreeString.unwrap()(self.ctx, self.ptr) }
-    }
 }
 
 pub fn reply_ok(ctx: Ctx) -> c_int {
@@ -78,9 +31,9 @@ pub fn reply_bytes(ctx: Ctx, data: &[u8]) -> c_int {
     }
 }
 
-pub fn reply_str(ctx: Ctx, s: RStr) -> c_int {
+pub fn reply_str(ctx: Ctx, s: Str<'_>) -> c_int {
     // SAFETY: s is live for the call.
-    unsafe { raw::RedisModule_ReplyWithString.unwrap()(ctx, s) }
+    unsafe { raw::RedisModule_ReplyWithString.unwrap()(ctx, s.ptr()) }
 }
 
 pub fn reply_integer(ctx: Ctx, n: i64) -> c_int {
@@ -90,49 +43,109 @@ pub fn reply_integer(ctx: Ctx, n: i64) -> c_int {
 
 /// A map reply whose length is set once its pairs are written: a RESP3 map where the server
 /// has map replies, else (Redis 6.x, RESP2 clients) a flat array.
+///
+/// Dropped before `finish` (a panic unwinding), it ends the reply with the internal error as
+/// its last element and closes it as an array, so the client still gets exactly one
+/// well-formed reply; the command guard then adds none (see `take_replied_by_drop`).
 pub struct PostponedMap {
     ctx: Ctx,
     map: bool,
+    elements: usize,
+    closed: bool,
 }
 
 impl PostponedMap {
     pub fn begin(ctx: Ctx) -> PostponedMap {
         let len = raw::REDISMODULE_POSTPONED_LEN as std::ffi::c_long;
         // SAFETY: ctx is the command's context; reads function pointers set at load.
-        unsafe {
+        let map = unsafe {
             match (
                 raw::RedisModule_ReplyWithMap,
                 raw::RedisModule_ReplySetMapLength,
             ) {
                 (Some(with_map), Some(_)) => {
                     with_map(ctx, len);
-                    PostponedMap { ctx, map: true }
+                    true
                 }
                 _ => {
                     raw::RedisModule_ReplyWithArray.unwrap()(ctx, len);
-                    PostponedMap { ctx, map: false }
+                    false
                 }
             }
+        };
+        PostponedMap {
+            ctx,
+            map,
+            elements: 0,
+            closed: false,
         }
     }
 
-    pub fn finish(self, pairs: usize) -> c_int {
+    /// Adds one element: a name, then its data, and so on.
+    pub fn push(&mut self, s: Str<'_>) {
+        reply_str(self.ctx, s);
+        self.elements += 1;
+    }
+
+    pub fn finish(mut self) -> c_int {
         // SAFETY: closes the postponed reply opened by `begin`.
         unsafe {
             if self.map {
-                raw::RedisModule_ReplySetMapLength.unwrap()(self.ctx, pairs as std::ffi::c_long);
+                raw::RedisModule_ReplySetMapLength.unwrap()(
+                    self.ctx,
+                    (self.elements / 2) as std::ffi::c_long,
+                );
             } else {
                 raw::RedisModule_ReplySetArrayLength.unwrap()(
                     self.ctx,
-                    2 * pairs as std::ffi::c_long,
+                    self.elements as std::ffi::c_long,
                 );
             }
         }
+        self.closed = true;
         OK
     }
 }
 
+impl Drop for PostponedMap {
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        // A postponed reply is a placeholder of no type yet: closing it as an array is valid
+        // for one opened as a map.
+        // SAFETY: reads a function pointer set once at load.
+        if let Some(set_len) = unsafe { raw::RedisModule_ReplySetArrayLength } {
+            reply_error(self.ctx, &Error::Internal);
+            // SAFETY: ctx is the command's context; the placeholder opened by `begin` is open.
+            unsafe { set_len(self.ctx, (self.elements + 1) as std::ffi::c_long) };
+            REPLIED_BY_DROP.with(|r| r.set(true));
+        }
+    }
+}
+
+thread_local! {
+    static REPLIED_BY_DROP: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a `PostponedMap` dropped unfinished completed the reply since the last call: the
+/// guard then must not answer again.
+pub fn take_replied_by_drop() -> bool {
+    REPLIED_BY_DROP.with(|r| r.replace(false))
+}
+
+/// Runs `f`, or returns `fallback` if it panics: the body of every callback Redis calls
+/// outside a command (a panic must never unwind into C; with Rust 1.81+ it aborts Redis).
+pub fn no_unwind<T>(fallback: T, f: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
+/// Has no step that can panic: the guard answers caught panics with it.
 pub fn reply_error(ctx: Ctx, e: &Error) -> c_int {
+    // SAFETY: reads a function pointer set once at load.
+    let Some(reply) = (unsafe { raw::RedisModule_ReplyWithError }) else {
+        return ERR;
+    };
     let msg = e.message();
     // Every message fits this buffer, so the fixed messages reply without allocating. (Messages
     // hold no NUL.)
@@ -140,11 +153,11 @@ pub fn reply_error(ctx: Ctx, e: &Error) -> c_int {
     if msg.len() < buf.len() {
         buf[..msg.len()].copy_from_slice(msg.as_bytes());
         // SAFETY: buf is NUL-terminated (zeroed past the message) and outlives the call.
-        return unsafe { raw::RedisModule_ReplyWithError.unwrap()(ctx, buf.as_ptr().cast()) };
+        return unsafe { reply(ctx, buf.as_ptr().cast()) };
     }
     let msg = CString::new(msg.into_owned()).unwrap_or_default();
     // SAFETY: msg is NUL-terminated and outlives the call.
-    unsafe { raw::RedisModule_ReplyWithError.unwrap()(ctx, msg.as_ptr()) }
+    unsafe { reply(ctx, msg.as_ptr()) }
 }
 
 pub fn wrong_arity(ctx: Ctx) -> c_int {
@@ -165,22 +178,23 @@ pub fn can_redact() -> bool {
     unsafe { (*std::ptr::addr_of!(raw::RedisModule_RedactClientCommandArgument)).is_some() }
 }
 
-pub fn notify(ctx: Ctx, class: c_int, event: &CStr, key: RStr) {
-    // SAFETY: event is NUL-terminated; key is live.
-    unsafe { raw::RedisModule_NotifyKeyspaceEvent.unwrap()(ctx, class, event.as_ptr(), key) };
+/// Cannot panic, like `replicate!`: nothing may interrupt a write and its propagation.
+pub fn notify(ctx: Ctx, class: c_int, event: &CStr, key: Str<'_>) {
+    // SAFETY: reads a function pointer set once at load.
+    if let Some(notify) = unsafe { raw::RedisModule_NotifyKeyspaceEvent } {
+        // SAFETY: event is NUL-terminated; key is live.
+        unsafe { notify(ctx, class, event.as_ptr(), key.ptr()) };
+    }
 }
 
 /// Propagates one native command to replicas and the AOF. `fmt` follows RedisModule_Replicate.
+/// Has no step that can panic, so a write is never left unpropagated by one.
 macro_rules! replicate {
     ($ctx:expr, $cmd:expr, $fmt:expr $(, $arg:expr)*) => {
-        // SAFETY: the format string matches the arguments that follow it.
-        unsafe {
-            redis_module::raw::RedisModule_Replicate.unwrap()(
-                $ctx,
-                $cmd.as_ptr(),
-                $fmt.as_ptr()
-                $(, $arg)*
-            )
+        // SAFETY: reads a function pointer set once at load.
+        if let Some(replicate) = unsafe { redis_module::raw::RedisModule_Replicate } {
+            // SAFETY: the format string matches the arguments that follow it.
+            unsafe { replicate($ctx, $cmd.as_ptr(), $fmt.as_ptr() $(, $arg)*) };
         }
     };
 }

@@ -4,7 +4,9 @@
 //! fingerprint, every other field is a payload; the key's TTL is the session's lifetime.
 //! Every write is propagated as a native command (HSET, HDEL, PEXPIREAT, UNLINK).
 
-use std::ffi::c_int;
+use std::any::Any;
+use std::ffi::{c_int, c_void};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -13,9 +15,11 @@ use subtle::ConstantTimeEq;
 
 use crate::cluster;
 use crate::errors::Error;
+use crate::expiry::{self, Expiry};
 use crate::keycache::FINGERPRINT_LEN;
-use crate::rm::{self, replicate, Ctx, OwnedStr, RStr};
+use crate::rm::{self, replicate, Ctx};
 use crate::slot;
+use crate::strings::{OwnedStr, RStr, Str};
 use crate::token::Id;
 
 /// The empty field name of the fingerprint, as a module string made once at load.
@@ -28,14 +32,15 @@ pub fn init() {
     META_FIELD.store(s, Ordering::Release);
 }
 
-fn meta_field() -> RStr {
-    META_FIELD.load(Ordering::Acquire)
+fn meta_field() -> Str<'static> {
+    // SAFETY: made at load and never freed.
+    unsafe { Str::from_raw(META_FIELD.load(Ordering::Acquire)) }
 }
 
 pub struct Session {
     ctx: Ctx,
     key: *mut raw::RedisModuleKey,
-    pub name: OwnedStr,
+    name: OwnedStr,
 }
 
 impl Drop for Session {
@@ -55,7 +60,7 @@ fn open(ctx: Ctx, slot: u16, id: &Id, write: bool) -> Session {
         raw::REDISMODULE_READ
     };
     // SAFETY: name is a live module string.
-    let key = unsafe { raw::RedisModule_OpenKey.unwrap()(ctx, name.ptr, mode as c_int) };
+    let key = unsafe { raw::RedisModule_OpenKey.unwrap()(ctx, name.as_str().ptr(), mode as c_int) };
     Session { ctx, key, name }
 }
 
@@ -67,7 +72,7 @@ pub fn open_session(
     id: &Id,
     fingerprint: &[u8; FINGERPRINT_LEN],
     write: bool,
-    field: Option<RStr>,
+    field: Option<Str<'_>>,
 ) -> Result<(Session, Option<OwnedStr>), Error> {
     let s = open(ctx, slot, id, write);
     // SAFETY: s.key is open.
@@ -83,23 +88,23 @@ pub fn open_session(
             Some(f) => raw::RedisModule_HashGet.unwrap()(
                 s.key,
                 raw::REDISMODULE_HASH_NONE as c_int,
-                meta_field(),
+                meta_field().ptr(),
                 &mut meta as *mut RStr,
-                f,
+                f.ptr(),
                 &mut value as *mut RStr,
                 ptr::null_mut::<RStr>(),
             ),
             None => raw::RedisModule_HashGet.unwrap()(
                 s.key,
                 raw::REDISMODULE_HASH_NONE as c_int,
-                meta_field(),
+                meta_field().ptr(),
                 &mut meta as *mut RStr,
                 ptr::null_mut::<RStr>(),
             ),
         };
     }
-    let meta = OwnedStr::adopt(ctx, meta);
-    let value = OwnedStr::adopt(ctx, value);
+    // SAFETY: HashGet hands us one reference to each string it found, null for the others.
+    let (meta, value) = unsafe { (OwnedStr::adopt(ctx, meta), OwnedStr::adopt(ctx, value)) };
     let Some(meta) = meta else {
         return Err(Error::NoSession);
     };
@@ -109,35 +114,43 @@ pub fn open_session(
     Ok((s, value))
 }
 
-/// Creates the session `id` unless its key is taken; `None` when it is.
+/// Creates the session `id` unless its key is taken (`Ok(false)`). A session whose end has
+/// already come is not stored (START answers its token, as for ttl 0).
 pub fn create(
     ctx: Ctx,
     slot: u16,
     id: &Id,
     fingerprint: &[u8; FINGERPRINT_LEN],
     expire_at_ms: i64,
-) -> Option<()> {
+) -> Result<bool, Error> {
     let s = open(ctx, slot, id, true);
     // SAFETY: s.key is open for writing.
-    unsafe {
-        if raw::RedisModule_KeyType.unwrap()(s.key) != raw::REDISMODULE_KEYTYPE_EMPTY as c_int {
-            return None;
-        }
-        let fp = OwnedStr::new(ctx, fingerprint);
-        raw::RedisModule_HashSet.unwrap()(
-            s.key,
-            raw::REDISMODULE_HASH_NONE as c_int,
-            meta_field(),
-            fp.ptr,
-            ptr::null_mut::<RStr>(),
-        );
+    if unsafe { raw::RedisModule_KeyType.unwrap()(s.key) }
+        != raw::REDISMODULE_KEYTYPE_EMPTY as c_int
+    {
+        return Ok(false);
     }
-    s.set_expire_at(expire_at_ms);
+    let expiry = s.plan_expiry(expire_at_ms);
+    if expiry == Expiry::Now {
+        return Ok(true);
+    }
+    let fp = OwnedStr::new(ctx, fingerprint);
+    if !s.hash_set(meta_field(), fp.as_str()) {
+        return Err(Error::Internal);
+    }
+    if !s.set_expiry(expiry) {
+        // Never leave a session without an end: take back the key, replicate nothing.
+        // SAFETY: reads a function pointer set once at load; s.key is open for writing.
+        if let Some(delete) = unsafe { raw::RedisModule_DeleteKey } {
+            unsafe { delete(s.key) };
+        }
+        return Err(Error::Internal);
+    }
     replicate!(
         ctx,
         c"HSET",
         c"sbb",
-        s.name.ptr,
+        s.name().ptr(),
         c"".as_ptr(),
         0usize,
         fingerprint.as_ptr(),
@@ -147,15 +160,37 @@ pub fn create(
         ctx,
         c"PEXPIREAT",
         c"sl",
-        s.name.ptr,
+        s.name().ptr(),
         expire_at_ms as std::ffi::c_longlong
     );
-    rm::notify(ctx, raw::REDISMODULE_NOTIFY_HASH, c"hset", s.name.ptr);
-    rm::notify(ctx, raw::REDISMODULE_NOTIFY_GENERIC, c"expire", s.name.ptr);
-    Some(())
+    rm::notify(ctx, raw::REDISMODULE_NOTIFY_HASH, c"hset", s.name());
+    rm::notify(ctx, raw::REDISMODULE_NOTIFY_GENERIC, c"expire", s.name());
+    Ok(true)
+}
+
+/// `RedisModule_SetAbsExpire`, which Redis 6.0 to 6.2.1 lack. The test-only feature
+/// `no-abs-expire` hides it, so the tests run those servers' path on any server.
+fn set_abs_expire() -> Option<unsafe extern "C" fn(*mut raw::RedisModuleKey, i64) -> c_int> {
+    if cfg!(feature = "no-abs-expire") {
+        return None;
+    }
+    // SAFETY: reads a function pointer set once at load.
+    unsafe { raw::RedisModule_SetAbsExpire }
+}
+
+/// Whether `RedisModule_HashSet` counts inserted fields with `REDISMODULE_HASH_COUNT_ALL` and
+/// reports a refused write as 0: Redis 6.2.0+, which brought the stream API in the same
+/// release. Redis 6.0 ignores the flag, so there 0 is also "inserted".
+fn hash_set_counts_all() -> bool {
+    // SAFETY: reads a function pointer set once at load.
+    unsafe { raw::RedisModule_StreamAdd }.is_some()
 }
 
 impl Session {
+    fn name(&self) -> Str<'_> {
+        self.name.as_str()
+    }
+
     /// Milliseconds until the session ends, or -1 when it has no expiry.
     pub fn remaining_ms(&self) -> i64 {
         // SAFETY: self.key is open.
@@ -163,91 +198,157 @@ impl Session {
     }
 
     /// Calls `f` with each payload's name and data (never the fingerprint field); the strings
-    /// live only for the call.
-    pub fn for_each_payload(&self, mut f: impl FnMut(RStr, RStr)) {
+    /// live only for the call. A panic in `f` stops the scan and is raised again here, once
+    /// the scan is over: it never unwinds through Redis' ScanKey.
+    pub fn for_each_payload(&self, mut f: impl FnMut(Str<'_>, Str<'_>)) {
+        struct Scan<'f> {
+            f: &'f mut dyn FnMut(Str<'_>, Str<'_>),
+            panic: Option<Box<dyn Any + Send>>,
+        }
         unsafe extern "C" fn visit(
             _key: *mut raw::RedisModuleKey,
             field: RStr,
             value: RStr,
-            privdata: *mut std::ffi::c_void,
+            privdata: *mut c_void,
         ) {
-            if rm::bytes(field).is_empty() {
+            // SAFETY: privdata is the `Scan` below, alive for the whole scan.
+            let scan = unsafe { &mut *(privdata as *mut Scan) };
+            if scan.panic.is_some() {
                 return;
             }
-            // SAFETY: privdata is the `&mut dyn FnMut` passed below, alive for the scan.
-            let f = unsafe { &mut *(privdata as *mut &mut dyn FnMut(RStr, RStr)) };
-            f(field, value);
+            // SAFETY: Redis keeps both strings alive until this callback returns.
+            let (field, value) = unsafe { (Str::from_raw(field), Str::from_raw(value)) };
+            let visited = catch_unwind(AssertUnwindSafe(|| {
+                #[cfg(feature = "panic-test")]
+                crate::panic_hooks::reached(crate::panic_hooks::Point::ScanKey);
+                if !field.bytes().is_empty() {
+                    (scan.f)(field, value);
+                }
+            }));
+            scan.panic = visited.err();
         }
-        let mut f: &mut dyn FnMut(RStr, RStr) = &mut f;
+        // SAFETY: reads function pointers set once at load.
+        let (create, scan_key, destroy) = unsafe {
+            (
+                raw::RedisModule_ScanCursorCreate.unwrap(),
+                raw::RedisModule_ScanKey.unwrap(),
+                raw::RedisModule_ScanCursorDestroy.unwrap(),
+            )
+        };
+        let mut scan = Scan {
+            f: &mut f,
+            panic: None,
+        };
         // SAFETY: the cursor is created and destroyed here; the key stays open throughout.
         unsafe {
-            let cursor = raw::RedisModule_ScanCursorCreate.unwrap()();
-            while raw::RedisModule_ScanKey.unwrap()(
-                self.key,
-                cursor,
-                Some(visit),
-                &mut f as *mut &mut dyn FnMut(RStr, RStr) as *mut std::ffi::c_void,
-            ) != 0
+            let cursor = create();
+            while scan.panic.is_none()
+                && scan_key(
+                    self.key,
+                    cursor,
+                    Some(visit),
+                    &mut scan as *mut Scan as *mut c_void,
+                ) != 0
             {}
-            raw::RedisModule_ScanCursorDestroy.unwrap()(cursor);
+            destroy(cursor);
+        }
+        if let Some(panic) = scan.panic {
+            resume_unwind(panic);
         }
     }
 
-    fn set_expire_at(&self, at_ms: i64) {
+    fn plan_expiry(&self, at_ms: i64) -> Expiry {
+        expiry::plan(at_ms, rm::milliseconds(), set_abs_expire().is_some())
+    }
+
+    /// Sets a planned expiry (never `Expiry::Now`); false when the server refused it. Cannot
+    /// panic: it runs between a write and its propagation.
+    fn set_expiry(&self, expiry: Expiry) -> bool {
+        // SAFETY: reads a function pointer set once at load.
+        let set_relative = unsafe { raw::RedisModule_SetExpire };
         // SAFETY: self.key is open for writing.
-        unsafe {
-            match raw::RedisModule_SetAbsExpire {
-                Some(set_abs) => set_abs(self.key, at_ms),
-                None => raw::RedisModule_SetExpire.unwrap()(self.key, at_ms - rm::milliseconds()),
-            };
-        }
+        let status = unsafe {
+            match (expiry, set_abs_expire(), set_relative) {
+                (Expiry::At(at_ms), Some(set_abs), _) => set_abs(self.key, at_ms),
+                (Expiry::In(ms), _, Some(set)) => set(self.key, ms),
+                _ => rm::ERR,
+            }
+        };
+        status == rm::OK
     }
 
-    pub fn expire_at(&self, at_ms: i64) {
-        self.set_expire_at(at_ms);
+    /// Sets one field; false when the server refused the write (which only a key not open
+    /// for writing, or not a hash, makes it do).
+    fn hash_set(&self, field: Str<'_>, value: Str<'_>) -> bool {
+        let counts_all = hash_set_counts_all();
+        let flags = if counts_all {
+            raw::REDISMODULE_HASH_COUNT_ALL
+        } else {
+            raw::REDISMODULE_HASH_NONE
+        };
+        // SAFETY: self.key is open; the list is NULL-terminated.
+        let counted = unsafe {
+            raw::RedisModule_HashSet.unwrap()(
+                self.key,
+                flags as c_int,
+                field.ptr(),
+                value.ptr(),
+                ptr::null_mut::<RStr>(),
+            )
+        };
+        counted > 0 || !counts_all
+    }
+
+    /// Makes the session end at `at_ms`; ends it now if that time has come.
+    pub fn expire_at(&self, at_ms: i64) -> Result<(), Error> {
+        let expiry = self.plan_expiry(at_ms);
+        if expiry == Expiry::Now {
+            self.end();
+            return Ok(());
+        }
+        if !self.set_expiry(expiry) {
+            return Err(Error::Internal);
+        }
         replicate!(
             self.ctx,
             c"PEXPIREAT",
             c"sl",
-            self.name.ptr,
+            self.name().ptr(),
             at_ms as std::ffi::c_longlong
         );
         rm::notify(
             self.ctx,
             raw::REDISMODULE_NOTIFY_GENERIC,
             c"expire",
-            self.name.ptr,
+            self.name(),
         );
+        Ok(())
     }
 
-    pub fn set(&self, field: RStr, value: RStr) {
-        // SAFETY: self.key is open for writing; the list is NULL-terminated.
-        unsafe {
-            raw::RedisModule_HashSet.unwrap()(
-                self.key,
-                raw::REDISMODULE_HASH_NONE as c_int,
-                field,
-                value,
-                ptr::null_mut::<RStr>(),
-            );
+    pub fn set(&self, field: Str<'_>, value: Str<'_>) -> Result<(), Error> {
+        if !self.hash_set(field, value) {
+            return Err(Error::Internal);
         }
-        replicate!(self.ctx, c"HSET", c"sss", self.name.ptr, field, value);
-        rm::notify(
+        replicate!(
             self.ctx,
-            raw::REDISMODULE_NOTIFY_HASH,
-            c"hset",
-            self.name.ptr,
+            c"HSET",
+            c"sss",
+            self.name().ptr(),
+            field.ptr(),
+            value.ptr()
         );
+        rm::notify(self.ctx, raw::REDISMODULE_NOTIFY_HASH, c"hset", self.name());
+        Ok(())
     }
 
     /// Deletes one payload; false when the session has no such payload.
-    pub fn delete(&self, field: RStr) -> bool {
+    pub fn delete(&self, field: Str<'_>) -> bool {
         // SAFETY: self.key is open for writing; the list is NULL-terminated.
         let deleted = unsafe {
             raw::RedisModule_HashSet.unwrap()(
                 self.key,
                 raw::REDISMODULE_HASH_NONE as c_int,
-                field,
+                field.ptr(),
                 raw::REDISMODULE_HASH_DELETE,
                 ptr::null_mut::<RStr>(),
             )
@@ -255,13 +356,8 @@ impl Session {
         if deleted == 0 {
             return false;
         }
-        replicate!(self.ctx, c"HDEL", c"ss", self.name.ptr, field);
-        rm::notify(
-            self.ctx,
-            raw::REDISMODULE_NOTIFY_HASH,
-            c"hdel",
-            self.name.ptr,
-        );
+        replicate!(self.ctx, c"HDEL", c"ss", self.name().ptr(), field.ptr());
+        rm::notify(self.ctx, raw::REDISMODULE_NOTIFY_HASH, c"hdel", self.name());
         true
     }
 
@@ -273,12 +369,12 @@ impl Session {
                 None => raw::RedisModule_DeleteKey.unwrap()(self.key),
             };
         }
-        replicate!(self.ctx, c"UNLINK", c"s", self.name.ptr);
+        replicate!(self.ctx, c"UNLINK", c"s", self.name().ptr());
         rm::notify(
             self.ctx,
             raw::REDISMODULE_NOTIFY_GENERIC,
             c"del",
-            self.name.ptr,
+            self.name(),
         );
     }
 }

@@ -2,7 +2,7 @@
 //! get Redis' OOM error while PGET, EXPIRE, PDEL and END keep working and nothing is lost; with
 //! an evicting policy, sessions are evicted whole: every session key left has its fingerprint
 //! and every payload it acknowledged, and a write to an evicted session never re-creates half
-//! of one.
+//! of one. Huge sign keys pin no memory.
 
 mod common;
 mod harden;
@@ -243,4 +243,36 @@ fn allkeys_lru_evicts_sessions_whole() {
 #[test]
 fn volatile_ttl_evicts_sessions_whole() {
     evicted_whole("volatile-ttl");
+}
+
+/// The contract caps a sign key only at Redis' bulk limit (512 MB by default), and PGET is not
+/// `deny-oom`: a read-only client sending made-up tokens with huge, distinct sign keys must not
+/// grow the module's key cache by the keys' size. (When the cache kept a copy of each key, 50
+/// such 1 MB keys pinned 54.5 MB.)
+#[test]
+fn huge_distinct_sign_keys_pin_no_memory() {
+    const MB: usize = 1 << 20;
+    let s = Server::start();
+    let mut c = s.conn();
+    let made_up = format!("v1.{}.{}", "A".repeat(16), "0".repeat(64));
+    let mut key = vec![b'k'; MB];
+    let mut pget = |c: &mut redis::Connection, i: u32| {
+        key[..4].copy_from_slice(&i.to_le_bytes());
+        let r = one(c, &pget_cmd(&key, made_up.as_bytes(), b"p"));
+        assert_eq!(r, Reply::Error(CONTRACT_ERRORS[4].into()), "key {i}");
+    };
+    // A few first calls size the client's query buffer and the cache's table.
+    for i in 0..5 {
+        pget(&mut c, i);
+    }
+    let before = info_int(&mut c, "memory", "used_memory");
+    for i in 5..305 {
+        pget(&mut c, i);
+    }
+    let grown = info_int(&mut c, "memory", "used_memory") - before;
+    println!("300 distinct 1 MB sign keys grew used_memory by {grown} bytes");
+    assert!(
+        grown < MB as i64,
+        "300 distinct 1 MB sign keys pinned {grown} bytes"
+    );
 }

@@ -1,23 +1,34 @@
-//! Panic safety, proven with a test-only command: the module built with the cargo feature
-//! `panic-test` (into target/panic-test, never shipped) registers `SESSIONGATE.__PANIC
+//! Panic safety, proven with test-only commands: the module built with the cargo feature
+//! `panic-test` (into target/test-variants, never shipped) registers `SESSIONGATE.__PANIC
 //! <sign_key> <token>`, which verifies the token, opens the session's key for writing and then
-//! panics. The guard's catch_unwind must turn that into an error reply, close the key while
-//! unwinding, and leave Redis serving with every session intact.
+//! panics, and `SESSIONGATE.__PANICAT <point> <nth>`, which makes a callback that Redis calls
+//! panic (PGETALL's ScanKey callback, the INFO callback). Every barrier must turn the panic into
+//! a well-formed reply, close what was open while unwinding, and leave Redis serving with every
+//! session intact.
 
 mod common;
 mod harden;
 
 use common::*;
 use harden::*;
+use redis::Value;
 
-#[test]
-fn a_panicking_handler_answers_an_error_and_redis_keeps_running() {
-    let so = build_module_variant("panic-test", "panic-test");
-    let mut server = Server::with(Options {
+fn panic_test_server() -> Server {
+    let so = build_module_variant("panic-test");
+    Server::with(Options {
         args: vec!["--loadmodule".into(), so.display().to_string()],
         with_module: false,
         ..Options::default()
-    });
+    })
+}
+
+fn panic_at(point: &str, nth: u32) -> redis::Cmd {
+    cmd("SESSIONGATE.__PANICAT").arg(point).arg(nth).clone()
+}
+
+#[test]
+fn a_panicking_handler_answers_an_error_and_redis_keeps_running() {
+    let mut server = panic_test_server();
     let mut c = server.conn();
     let mut tokens = vec![];
     for i in 0..20u8 {
@@ -93,4 +104,113 @@ fn the_release_module_has_no_panic_command() {
         Reply::Error(e) => assert!(e.starts_with("ERR unknown command"), "{e}"),
         other => panic!("the release module answered {other:?}"),
     }
+}
+
+/// The payloads of a PGETALL reply that a panic cut short: an array of name/data pairs from
+/// `payloads`, then the internal error as its last element.
+fn assert_cut_short(v: &Value, payloads: &[(&[u8], &[u8])], what: &str) {
+    let Value::Array(items) = v else {
+        panic!("{what}: not an array: {v:?}")
+    };
+    let (last, pairs) = items.split_last().expect("an empty array");
+    assert!(
+        matches!(last, Value::ServerError(_))
+            && classify(last.clone()) == Reply::Error(INTERNAL.into()),
+        "{what}: last element {last:?}"
+    );
+    assert_eq!(pairs.len() % 2, 0, "{what}: a name without its data: {v:?}");
+    for pair in pairs.chunks(2) {
+        let pair = (classify(pair[0].clone()), classify(pair[1].clone()));
+        assert!(
+            payloads
+                .iter()
+                .any(|(n, d)| pair == (Reply::Bulk(n.to_vec()), Reply::Bulk(d.to_vec()))),
+            "{what}: {pair:?} is no payload"
+        );
+    }
+}
+
+/// A panic inside the ScanKey callback Redis calls for each field of the hash: without a
+/// barrier there, the panic unwinds into C and aborts Redis. With it, the panic is raised again
+/// in the handler, PGETALL's open reply is closed while unwinding, and the client gets one
+/// well-formed reply (RESP2 and RESP3), its connection still in step.
+#[test]
+fn a_panic_in_the_scankey_callback_closes_the_pgetall_reply() {
+    let mut server = panic_test_server();
+    let mut c = server.conn();
+    let payloads: [(&[u8], &[u8]); 3] = [(b"a", b"1"), (b"b", b"\0\xff"), (b"c", &[7; 300])];
+    let t = start(&mut c, KEY, 3600);
+    for (n, d) in payloads {
+        pset(&mut c, &t, n, d);
+    }
+    let before = snapshot(&mut c);
+    let pgetall = cmd("SESSIONGATE.PGETALL").arg(KEY).arg(&t).clone();
+
+    let resp3 = redis::Client::open(format!("{}?protocol=resp3", server.url())).unwrap();
+    let mut c3 = resp3.get_connection().unwrap();
+    for (name, conn) in [("RESP2", &mut c), ("RESP3", &mut c3)] {
+        // The hash has 4 fields (the fingerprint and 3 payloads): panic at each of them.
+        for nth in 1..=4 {
+            let what = format!("{name}, panic at field {nth}");
+            let replies = pipeline_values(
+                conn,
+                &[
+                    panic_at("scankey", nth),
+                    pgetall.clone(),
+                    cmd("PING").clone(),
+                ],
+            );
+            assert_eq!(classify(replies[0].clone()), Reply::Ok, "{what}");
+            assert_cut_short(&replies[1], &payloads, &what);
+            assert!(
+                matches!(&replies[2], Value::SimpleString(s) if s == "PONG"),
+                "{what}: the connection is out of step: {:?}",
+                replies[2]
+            );
+        }
+        // Disarmed after one panic: the next PGETALL is whole.
+        let whole = pipeline_values(conn, std::slice::from_ref(&pgetall)).remove(0);
+        let count = match &whole {
+            Value::Array(v) => v.len() / 2,
+            Value::Map(m) => m.len(),
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(count, 3, "{name}: {whole:?}");
+    }
+
+    assert!(server.alive(), "Redis died; log:\n{}", server.log());
+    assert_eq!(snapshot(&mut c), before, "a panic changed the data");
+    assert_eq!(
+        pget_reply(&mut c, &t, b"c"),
+        Reply::Bulk(vec![7; 300]),
+        "the session's key was left open"
+    );
+}
+
+/// A panic inside the INFO callback: without a barrier it aborts Redis; with it, INFO answers
+/// (the section cut short) and the next INFO shows every counter.
+#[test]
+fn a_panic_in_the_info_callback_keeps_info_and_redis_working() {
+    let mut server = panic_test_server();
+    let mut c = server.conn();
+    let t = start(&mut c, KEY, 60);
+    for section in ["sessiongate", "everything"] {
+        assert_eq!(one(&mut c, &panic_at("info", 1)), Reply::Ok);
+        let cut: String = cmd("INFO").arg(section).query(&mut c).unwrap();
+        assert!(
+            !cut.contains("sessiongate_sessions_started:"),
+            "INFO {section} did not reach the panic: {cut}"
+        );
+        ping(&mut c);
+        let whole: String = cmd("INFO").arg(section).query(&mut c).unwrap();
+        assert!(
+            whole.contains("sessiongate_sessions_started:1"),
+            "INFO {section} after the panic: {whole}"
+        );
+    }
+    assert!(server.alive(), "Redis died; log:\n{}", server.log());
+    assert_eq!(
+        pget_reply(&mut c, &t, b"p"),
+        Reply::Error(NO_PAYLOAD.into())
+    );
 }

@@ -3,12 +3,13 @@ use std::ffi::c_int;
 use super::verified;
 use crate::args;
 use crate::errors::Error;
-use crate::rm::{self, bytes, Ctx, RStr};
+use crate::rm::{self, Ctx};
 use crate::stats::{self, Counter};
+use crate::strings::Args;
 
-pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
+pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
     let token = verified::parse(argv)?;
-    let ttl = args::parse_ttl(bytes(argv[3]))?;
+    let ttl = args::parse_ttl(argv.bytes(3))?;
     let expire_at = args::expire_at(rm::milliseconds(), ttl)?;
     let (session, _) = token.open(ctx, true, None)?;
     stats::bump(Counter::ExpiriesSet);
@@ -16,7 +17,7 @@ pub fn run(ctx: Ctx, argv: &[RStr]) -> Result<c_int, Error> {
         session.end();
         stats::bump(Counter::SessionsEnded);
     } else {
-        session.expire_at(expire_at);
+        session.expire_at(expire_at)?;
     }
     Ok(rm::reply_ok(ctx))
 }

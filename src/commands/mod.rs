@@ -4,6 +4,8 @@
 mod docs;
 mod end;
 mod expire;
+#[cfg(feature = "no-abs-expire")]
+mod expiry_test;
 #[cfg(feature = "panic-test")]
 mod panic_test;
 mod pdel;
@@ -20,37 +22,50 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use redis_module::raw;
 
 use crate::errors::Error;
-use crate::rm::{self, Ctx, RStr};
+use crate::rm::{self, Ctx};
 use crate::stats;
+use crate::strings::{Args, RStr};
 use docs::Doc;
 
-type Handler = fn(Ctx, &[RStr]) -> Result<c_int, Error>;
+type Handler = fn(Ctx, Args<'_>) -> Result<c_int, Error>;
 
+/// Everything but the redaction runs inside `catch_unwind`; a caught panic is answered with
+/// `rm::reply_error`, which cannot panic, unless a reply already open was completed while
+/// unwinding.
 fn guard(ctx: Ctx, argv: *mut RStr, argc: c_int, arity: usize, handler: Handler) -> c_int {
-    if argc < 0 || argc as usize != arity || argv.is_null() {
-        if argc > 1 {
-            rm::redact(ctx, 1);
-        }
-        return rm::wrong_arity(ctx);
-    }
-    // SAFETY: Redis passes argc valid argument pointers.
-    let args = unsafe { std::slice::from_raw_parts(argv, argc as usize) };
-    let status = match catch_unwind(AssertUnwindSafe(|| handler(ctx, args))) {
-        Ok(Ok(status)) => status,
-        Ok(Err(e)) => {
-            if let Some(counter) = stats::rejection(&e) {
-                stats::bump(counter);
-            }
-            rm::reply_error(ctx, &e)
-        }
+    let result = catch_unwind(AssertUnwindSafe(|| run(ctx, argv, argc, arity, handler)));
+    let replied_by_drop = rm::take_replied_by_drop();
+    let status = match result {
+        Ok(status) => status,
+        Err(_) if replied_by_drop => rm::OK,
         Err(_) => rm::reply_error(ctx, &Error::Internal),
     };
     // Redact only once the handler is done with its arguments: Valkey 8.1 replaces argv[1]
     // itself with "(redacted)" (and frees the original), so a handler running after the call
     // would sign and verify with that constant instead of the caller's key. MONITOR and
     // SLOWLOG read the arguments after the command returns, so they still see the redaction.
-    rm::redact(ctx, 1);
+    if argc > 1 {
+        rm::redact(ctx, 1);
+    }
     status
+}
+
+fn run(ctx: Ctx, argv: *mut RStr, argc: c_int, arity: usize, handler: Handler) -> c_int {
+    if argc < 0 || argc as usize != arity || argv.is_null() {
+        return rm::wrong_arity(ctx);
+    }
+    // SAFETY: Redis passes argc argument strings that live, unchanged, until the command
+    // returns; the guard redacts argv[1] (which replaces it on Valkey) only after `run`.
+    let args = unsafe { Args::new(argv, argc as usize) };
+    match handler(ctx, args) {
+        Ok(status) => status,
+        Err(e) => {
+            if let Some(counter) = stats::rejection(&e) {
+                stats::bump(counter);
+            }
+            rm::reply_error(ctx, &e)
+        }
+    }
 }
 
 macro_rules! command {
@@ -71,6 +86,10 @@ command!(ttl_cmd, 3, ttl::run);
 command!(pgetall_cmd, 3, pgetall::run);
 #[cfg(feature = "panic-test")]
 command!(panic_cmd, 3, panic_test::run);
+#[cfg(feature = "panic-test")]
+command!(panic_at_cmd, 3, panic_test::panic_at);
+#[cfg(feature = "no-abs-expire")]
+command!(expire_in_cmd, 4, expiry_test::run);
 
 type CmdFn = extern "C" fn(Ctx, *mut RStr, c_int) -> c_int;
 
@@ -153,28 +172,61 @@ const COMMANDS: [Command; 8] = [
     },
 ];
 
-/// Test builds only (feature `panic-test`): a command that panics inside the guard.
+/// Test builds only (feature `panic-test`): commands that make the module panic.
 #[cfg(feature = "panic-test")]
-const TEST_ONLY: [Command; 1] = [Command {
-    name: c"sessiongate.__panic",
-    func: panic_cmd,
+const PANIC_TEST: &[Command] = &[
+    Command {
+        name: c"sessiongate.__panic",
+        func: panic_cmd,
+        acl: c"write",
+        flags: c"write",
+        arity: 3,
+        doc: Doc {
+            summary: c"Test only: panics with the session key open.",
+            complexity: c"O(1)",
+            args: &[],
+            key_flags: docs::UPDATE,
+        },
+    },
+    Command {
+        name: c"sessiongate.__panicat",
+        func: panic_at_cmd,
+        acl: c"admin",
+        flags: c"admin",
+        arity: 3,
+        doc: Doc {
+            summary: c"Test only: makes the nth next arrival at a point in a callback panic.",
+            complexity: c"O(1)",
+            args: &[],
+            key_flags: 0,
+        },
+    },
+];
+#[cfg(not(feature = "panic-test"))]
+const PANIC_TEST: &[Command] = &[];
+
+/// Test builds only (feature `no-abs-expire`): a session's end set in milliseconds from now.
+#[cfg(feature = "no-abs-expire")]
+const EXPIRY_TEST: &[Command] = &[Command {
+    name: c"sessiongate.__expirein",
+    func: expire_in_cmd,
     acl: c"write",
     flags: c"write",
-    arity: 3,
+    arity: 4,
     doc: Doc {
-        summary: c"Test only: panics with the session key open.",
+        summary: c"Test only: makes the session end a signed number of ms from now.",
         complexity: c"O(1)",
         args: &[],
         key_flags: docs::UPDATE,
     },
 }];
-#[cfg(not(feature = "panic-test"))]
-const TEST_ONLY: [Command; 0] = [];
+#[cfg(not(feature = "no-abs-expire"))]
+const EXPIRY_TEST: &[Command] = &[];
 
 /// Registers every command; returns whether the server took their metadata too.
 pub fn register(ctx: Ctx) -> Result<bool, String> {
     let mut documented = true;
-    for c in COMMANDS.iter().chain(&TEST_ONLY) {
+    for c in COMMANDS.iter().chain(PANIC_TEST).chain(EXPIRY_TEST) {
         let key = if c.doc.key_flags == 0 { 0 } else { 2 };
         // SAFETY: all strings are NUL-terminated and static.
         let status = unsafe {

@@ -4,9 +4,10 @@
 use crate::args;
 use crate::errors::Error;
 use crate::keycache;
-use crate::rm::{bytes, Ctx, OwnedStr, RStr};
+use crate::rm::Ctx;
 use crate::slot;
 use crate::store::{self, Session};
+use crate::strings::{Args, OwnedStr, Str};
 use crate::token::{self, Parsed};
 
 pub struct TokenArgs<'a> {
@@ -16,10 +17,10 @@ pub struct TokenArgs<'a> {
 }
 
 /// Checks argv[1] (sign_key) and argv[2] (token) for shape only.
-pub fn parse(args: &[RStr]) -> Result<TokenArgs<'_>, Error> {
-    let sign_key = bytes(args[1]);
+pub fn parse(argv: Args<'_>) -> Result<TokenArgs<'_>, Error> {
+    let sign_key = argv.bytes(1);
     args::check_sign_key(sign_key)?;
-    let raw_token = bytes(args[2]);
+    let raw_token = argv.bytes(2);
     let parsed = token::parse(raw_token)?;
     Ok(TokenArgs {
         sign_key,
@@ -34,7 +35,7 @@ impl TokenArgs<'_> {
         &self,
         ctx: Ctx,
         write: bool,
-        field: Option<RStr>,
+        field: Option<Str<'_>>,
     ) -> Result<(Session, Option<OwnedStr>), Error> {
         let fingerprint = keycache::with_sign_key(self.sign_key, |k| {
             token::verify(&k.mac, &self.parsed).map(|()| k.fingerprint)

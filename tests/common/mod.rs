@@ -71,6 +71,15 @@ fn assert_fresh(so: &Path) {
     let built = std::fs::metadata(so)
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| panic!("{} is missing: run `make test`", so.display()));
+    assert!(
+        built >= newest_source(),
+        "{} is older than the sources: build it first (`make test` does)",
+        so.display()
+    );
+}
+
+/// When the module's sources (src/ and Cargo.toml) last changed.
+pub fn newest_source() -> SystemTime {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut newest = SystemTime::UNIX_EPOCH;
     let mut stack = vec![root.join("src"), root.join("Cargo.toml")];
@@ -83,11 +92,7 @@ fn assert_fresh(so: &Path) {
             newest = newest.max(m);
         }
     }
-    assert!(
-        built >= newest,
-        "{} is older than the sources: build it first (`make test` does)",
-        so.display()
-    );
+    newest
 }
 
 pub fn free_port() -> u16 {

@@ -29,7 +29,7 @@ pub const CONTRACT_ERRORS: [&str; 13] = [
     "<payload_data> length exceeds the maximum value allowed of 8000000",
     "the requested <payload_name> does not exist",
     // Index 12: not an error of the table, but the guard's answer to a caught panic.
-    "ERR sessiongate internal error (the command was not applied)",
+    "ERR sessiongate internal error (the command may be partly applied)",
 ];
 pub const NO_SESSION: &str = CONTRACT_ERRORS[5];
 pub const NO_PAYLOAD: &str = CONTRACT_ERRORS[11];
@@ -59,6 +59,11 @@ pub fn classify(v: Value) -> Reply {
 
 /// Sends `cmds` in one pipeline and returns every reply, errors included, in order.
 pub fn pipeline(c: &mut redis::Connection, cmds: &[redis::Cmd]) -> Vec<Reply> {
+    pipeline_values(c, cmds).into_iter().map(classify).collect()
+}
+
+/// `pipeline`, replies as the client parsed them (errors nested in arrays stay there).
+pub fn pipeline_values(c: &mut redis::Connection, cmds: &[redis::Cmd]) -> Vec<Value> {
     if cmds.is_empty() {
         return vec![];
     }
@@ -68,9 +73,6 @@ pub fn pipeline(c: &mut redis::Connection, cmds: &[redis::Cmd]) -> Vec<Reply> {
     }
     c.req_packed_commands(&p.get_packed_pipeline(), 0, cmds.len())
         .unwrap_or_else(|e| panic!("pipeline of {} commands: {e}", cmds.len()))
-        .into_iter()
-        .map(classify)
-        .collect()
 }
 
 /// One command, any reply.
@@ -175,11 +177,19 @@ pub fn ping(c: &mut redis::Connection) {
     assert_eq!(pong, "PONG");
 }
 
-/// Builds the module with extra cargo `features` into its own target directory
-/// (`target/<dir>`), and returns the `.so`. Cargo does nothing when it is fresh.
-pub fn build_module_variant(features: &str, dir: &str) -> PathBuf {
+/// Builds the module with the test-only cargo `features` and returns a copy of the `.so` named
+/// after them. Every variant builds in one target directory, `target/test-variants`, so the
+/// dependencies are compiled once for all; cargo rebuilds only the crate when the features
+/// change, and is not run while the copy is newer than the sources.
+pub fn build_module_variant(features: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let target = root.join("target").join(dir);
+    let target = root.join("target").join("test-variants");
+    let name = format!("libsessiongate-{}.so", features.replace([' ', ','], "+"));
+    let so = target.join(&name);
+    let copied = std::fs::metadata(&so).and_then(|m| m.modified());
+    if copied.is_ok_and(|t| t >= newest_source()) {
+        return so;
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(&root)
@@ -192,7 +202,16 @@ pub fn build_module_variant(features: &str, dir: &str) -> PathBuf {
         "building the {features} module failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    target.join("release").join("libsessiongate.so")
+    // Copied under a new name, then renamed over the old copy: a server of another test may
+    // still have the old one loaded.
+    let tmp = target.join(format!(
+        "{name}.{}.{:?}.tmp",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::copy(target.join("release").join("libsessiongate.so"), &tmp).unwrap();
+    std::fs::rename(&tmp, &so).unwrap();
+    so
 }
 
 pub fn wait_link_up(c: &mut redis::Connection) {

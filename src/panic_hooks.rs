@@ -1,0 +1,33 @@
+//! Test-only (cargo feature `panic-test`, never in a release build): points inside the
+//! callbacks Redis calls where `SESSIONGATE.__PANICAT` makes the module panic, so the
+//! hardening tests can prove each callback's panic barrier.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+#[derive(Clone, Copy, Debug)]
+pub enum Point {
+    /// The ScanKey callback of PGETALL, for every field of the hash.
+    ScanKey,
+    /// The INFO callback, after the section header.
+    Info,
+}
+
+/// Per point: how many arrivals are left until the one that panics (0: disarmed).
+static ARMED: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
+
+/// Makes the `nth` next arrival at `point` panic, once.
+pub fn arm(point: Point, nth: u32) {
+    ARMED[point as usize].store(nth, Ordering::Relaxed);
+}
+
+pub fn reached(point: Point) {
+    let left = &ARMED[point as usize];
+    match left.load(Ordering::Relaxed) {
+        0 => {}
+        1 => {
+            left.store(0, Ordering::Relaxed);
+            panic!("sessiongate panic-test: deliberate panic at {point:?}");
+        }
+        n => left.store(n - 1, Ordering::Relaxed),
+    }
+}
