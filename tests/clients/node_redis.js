@@ -155,6 +155,26 @@ async function cluster() {
     for (const [t, data] of sessions)
       ok(await sg(cluster, "SESSIONGATE.PSET", KEY, t, "user", data));
 
+    // RENEW without a firstKey goes to any node, replicas included: a primary answers it (after
+    // a MOVED unless it serves the token), a replica refuses it.
+    before = await harness("counts");
+    const outcomes = { renewed: 0, readonly: 0 };
+    for (let i = 0; i < 12; i++) {
+      const t = String(await start(i, "60"));
+      try {
+        String(await cluster.sendCommand(undefined, false, ["SESSIONGATE.RENEW", KEY, t]));
+        outcomes.renewed++;
+      } catch (e) {
+        assert.ok(e instanceof ErrorReply && e.message === E.readonly, e.message);
+        outcomes.readonly++;
+      }
+    }
+    after = await harness("counts");
+    say(
+      `RENEW with no firstKey: ${outcomes.renewed} renewed (${after.MOVED - before.MOVED} MOVED), ` +
+        `${outcomes.readonly} refused by a replica (READONLY)`,
+    );
+
     for (const m of masters) assert.equal(Number(await m.sendCommand(["WAIT", "1", "5000"])), 1);
     const reads = await harness("reads");
     const tokens = [...sessions.keys()].slice(0, 30);
