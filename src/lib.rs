@@ -17,6 +17,7 @@ mod info;
 #[cfg(feature = "panic-test")]
 mod panic_hooks;
 mod rm;
+mod server;
 mod stats;
 mod store;
 mod strings;
@@ -67,6 +68,7 @@ fn load(ctx: &Context, args: &[RedisString]) -> Status {
         }
     }
     info::register(ctx.ctx);
+    server::declare_options(ctx);
     if !rm::can_redact() {
         ctx.log_notice(
             "this server cannot redact arguments: sign keys will show in MONITOR and SLOWLOG (Redis 7.0+ hides them)",

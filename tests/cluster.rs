@@ -12,9 +12,10 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::cluster::*;
 use common::*;
-use redis::cluster::{ClusterClient, ClusterConnection};
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::cluster::ClusterConnection;
+use redis::cluster_routing::SlotAddr;
 use redis::Value;
 
 const NO_SLOTS: &str =
@@ -22,236 +23,6 @@ const NO_SLOTS: &str =
 const NO_SESSION: &str = "the session id contained in <token> does not exist";
 const TRY_AGAIN: &str =
     "TRYAGAIN the session's hash slot is being imported and the session has not arrived yet";
-
-fn redis_cli() -> String {
-    std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".to_string())
-}
-
-/// A free loopback port whose cluster bus port (port + 10000) is free too.
-fn cluster_port() -> u16 {
-    for _ in 0..200 {
-        let p = free_port();
-        if p < 55000 && std::net::TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free port pair for a cluster node");
-}
-
-fn slot_of(token: &[u8]) -> u16 {
-    crc16(token) % 16384
-}
-
-struct Node {
-    server: Server,
-    id: String,
-}
-
-impl Node {
-    fn start() -> Node {
-        let server = Server::with_port(
-            Options {
-                args: [
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "5000",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-                ..Options::default()
-            },
-            cluster_port(),
-        );
-        let id: String = cmd("CLUSTER")
-            .arg("MYID")
-            .query(&mut server.conn())
-            .unwrap();
-        Node { server, id }
-    }
-
-    fn port(&self) -> u16 {
-        self.server.port
-    }
-
-    fn conn(&self) -> redis::Connection {
-        self.server.conn()
-    }
-
-    fn info(&self, section: &str) -> String {
-        cmd("INFO").arg(section).query(&mut self.conn()).unwrap()
-    }
-
-    fn cluster_info(&self) -> String {
-        cmd("CLUSTER").arg("INFO").query(&mut self.conn()).unwrap()
-    }
-
-    /// The slots this node owns, as CLUSTER SLOTS on this node tells.
-    fn owned_slots(&self) -> HashSet<u16> {
-        slot_owners(&mut self.conn())
-            .into_iter()
-            .filter(|(_, port)| *port == self.port())
-            .map(|(slot, _)| slot)
-            .collect()
-    }
-}
-
-/// slot → port of its primary, from CLUSTER SLOTS.
-fn slot_owners(c: &mut redis::Connection) -> BTreeMap<u16, u16> {
-    let v: Value = cmd("CLUSTER").arg("SLOTS").query(c).unwrap();
-    let mut owners = BTreeMap::new();
-    let Value::Array(ranges) = v else {
-        panic!("CLUSTER SLOTS: {v:?}")
-    };
-    for r in ranges {
-        let Value::Array(r) = r else { panic!("{r:?}") };
-        let int = |v: &Value| match v {
-            Value::Int(n) => *n,
-            _ => panic!("{v:?}"),
-        };
-        let (start, end) = (int(&r[0]), int(&r[1]));
-        let Value::Array(master) = &r[2] else {
-            panic!("{r:?}")
-        };
-        let port = int(&master[1]) as u16;
-        for s in start..=end {
-            owners.insert(s as u16, port);
-        }
-    }
-    owners
-}
-
-fn keyslot(c: &mut redis::Connection, key: &[u8]) -> u16 {
-    cmd("CLUSTER").arg("KEYSLOT").arg(key).query(c).unwrap()
-}
-
-struct Cluster {
-    nodes: Vec<Node>,
-}
-
-impl Cluster {
-    /// Three primaries sharing all slots (made by `redis-cli --cluster create`), then
-    /// `replicas` replicas of the first primary and `empty` primaries without slots.
-    fn new(replicas: usize, empty: usize) -> Cluster {
-        let nodes: Vec<Node> = (0..3 + replicas + empty).map(|_| Node::start()).collect();
-        let cluster = Cluster { nodes };
-        let mut create = Command::new(redis_cli());
-        create.arg("--cluster").arg("create");
-        for n in &cluster.nodes[..3] {
-            create.arg(format!("127.0.0.1:{}", n.port()));
-        }
-        let out = create
-            .arg("--cluster-yes")
-            .output()
-            .expect("run redis-cli --cluster create");
-        assert!(
-            out.status.success(),
-            "cluster create failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let first = cluster.nodes[0].port();
-        for n in &cluster.nodes[3..] {
-            let _: () = cmd("CLUSTER")
-                .arg("MEET")
-                .arg("127.0.0.1")
-                .arg(first)
-                .query(&mut n.conn())
-                .unwrap();
-        }
-        let total = cluster.nodes.len();
-        cluster.wait("every node to know every other", || {
-            cluster.nodes.iter().all(|n| {
-                n.cluster_info()
-                    .contains(&format!("cluster_known_nodes:{total}\r"))
-            })
-        });
-        for n in &cluster.nodes[3..3 + replicas] {
-            let primary = cluster.nodes[0].id.clone();
-            cluster.wait("a replica to attach", || {
-                cmd("CLUSTER")
-                    .arg("REPLICATE")
-                    .arg(&primary)
-                    .query::<()>(&mut n.conn())
-                    .is_ok()
-            });
-        }
-        cluster.wait("cluster_state:ok and one slot map everywhere", || {
-            let map = slot_owners(&mut cluster.nodes[0].conn());
-            map.len() == 16384
-                && cluster.nodes.iter().all(|n| {
-                    n.cluster_info().contains("cluster_state:ok")
-                        && slot_owners(&mut n.conn()) == map
-                })
-        });
-        for n in &cluster.nodes[3..3 + replicas] {
-            cluster.wait(
-                "the replica to sync and show in every CLUSTER SLOTS",
-                || {
-                    n.info("replication").contains("master_link_status:up")
-                        && cluster.nodes.iter().all(|m| {
-                            let v: Value =
-                                cmd("CLUSTER").arg("SLOTS").query(&mut m.conn()).unwrap();
-                            format!("{v:?}").contains(&format!("int({})", n.port()))
-                        })
-                },
-            );
-        }
-        cluster
-    }
-
-    fn wait(&self, what: &str, f: impl FnMut() -> bool) {
-        wait_until(what, Duration::from_secs(30), f);
-    }
-
-    fn client(&self, read_from_replicas: bool) -> ClusterConnection {
-        let urls: Vec<String> = self.nodes[..3].iter().map(|n| n.server.url()).collect();
-        let mut b = ClusterClient::builder(urls)
-            .retries(40)
-            .min_retry_wait(5)
-            .max_retry_wait(50)
-            .retry_wait_formula(5, 2)
-            .connection_timeout(Duration::from_secs(5))
-            .response_timeout(Duration::from_secs(10));
-        if read_from_replicas {
-            b = b.read_from_replicas();
-        }
-        b.build().unwrap().get_connection().unwrap()
-    }
-
-    fn node_by_port(&self, port: u16) -> &Node {
-        self.nodes.iter().find(|n| n.port() == port).unwrap()
-    }
-
-    /// Every node agrees that `slot` belongs to `owner`.
-    fn wait_owner(&self, slot: u16, owner: &Node) {
-        self.wait("every node to agree on a slot's owner", || {
-            self.nodes
-                .iter()
-                .all(|n| slot_owners(&mut n.conn()).get(&slot) == Some(&owner.port()))
-        });
-    }
-
-    /// `redis-cli --cluster check`: exit status 0, all slots covered, no error or warning.
-    fn check(&self) {
-        let out = Command::new(redis_cli())
-            .arg("--cluster")
-            .arg("check")
-            .arg(format!("127.0.0.1:{}", self.nodes[0].port()))
-            .output()
-            .expect("run redis-cli --cluster check");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(out.status.success(), "cluster check failed:\n{text}");
-        assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
-        assert!(
-            !text.contains("[ERR]") && !text.contains("[WARNING]"),
-            "cluster check:\n{text}"
-        );
-    }
-}
 
 /// Migration steps of one slot, as `redis-cli --cluster reshard` does them.
 fn begin_migration(slot: u16, from: &Node, to: &Node) {
@@ -287,15 +58,6 @@ fn migrate_keys(from: &Node, to: &Node, keys: &[Vec<u8>]) {
         .unwrap();
 }
 
-fn keys_in_slot(node: &Node, slot: u16) -> Vec<Vec<u8>> {
-    cmd("CLUSTER")
-        .arg("GETKEYSINSLOT")
-        .arg(slot)
-        .arg(100000)
-        .query(&mut node.conn())
-        .unwrap()
-}
-
 fn finish_migration(cluster: &Cluster, slot: u16, from: &Node, to: &Node) {
     migrate_keys(from, to, &keys_in_slot(from, slot));
     for n in [to, from].into_iter().chain(
@@ -313,22 +75,6 @@ fn finish_migration(cluster: &Cluster, slot: u16, from: &Node, to: &Node) {
             .unwrap();
     }
     cluster.wait_owner(slot, to);
-}
-
-fn by_token(token: &[u8], addr: SlotAddr) -> RoutingInfo {
-    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(Route::new(
-        slot_of(token),
-        addr,
-    )))
-}
-
-/// A token command sent through the cluster client to the node of the token's slot.
-fn routed(
-    c: &mut ClusterConnection,
-    command: &redis::Cmd,
-    token: &[u8],
-) -> redis::RedisResult<Value> {
-    c.route_command(command, by_token(token, SlotAddr::Master))
 }
 
 fn pset(c: &mut ClusterConnection, token: &[u8], name: &str, data: &[u8]) {

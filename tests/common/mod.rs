@@ -2,6 +2,8 @@
 //! module, a private directory, and a bounded wait that fails with the server's log.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
