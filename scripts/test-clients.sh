@@ -7,7 +7,8 @@
 # (tests/clients/requirements.txt), the Node clients with `npm ci` into
 # tests/clients/node_modules (package-lock.json). Needs python3, node 18.19+ and npm (`make deps`
 # installs them) and a built module (`make test-clients` builds it). Arguments go to run.py
-# (`--clients redis-py --topologies cluster --no-webapp`, ...); REDIS_SERVER picks the server.
+# (`--clients redis-py --topologies cluster --no-webapp`, ...). The server is redis-server from
+# PATH; REDIS_SERVERS="bin1 bin2" runs everything once per server binary instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,4 +32,9 @@ if ! cmp -s tests/clients/package-lock.json "$stamp"; then
   cp tests/clients/package-lock.json "$stamp"
 fi
 
-exec "$VENV/bin/python" tests/clients/run.py "$@"
+IFS=' :' read -r -a servers <<<"${REDIS_SERVERS:-$(command -v redis-server || echo redis-server)}"
+status=0
+for server in "${servers[@]}"; do
+  REDIS_SERVER="$server" "$VENV/bin/python" tests/clients/run.py "$@" || status=1
+done
+exit "$status"
