@@ -9,7 +9,9 @@ redis-server, redis-benchmark and redis-cli. Sections:
    redis-benchmark, pipelined, many clients, one hot key each:
      PGET / HGET, PSET / HSET (overwrite), EXPIRE / EXPIRE, START / HSET of a fresh key;
    redis-cli --pipe, one connection, one distinct fresh key per command (real work each time):
-     PDEL / HDEL, END / DEL.
+     PDEL / HDEL, END / DEL, RENEW / the native commands doing its job (HGETALL, then HSET +
+     PEXPIREAT + UNLINK in one MULTI/EXEC; ops/s counts sessions renewed);
+   and START with a max_lifetime / START without one (redis-benchmark, as above).
    The figure is the median of the per-round ratios (ops/s module / ops/s native).
 2. memory per session (one 100-byte payload) against a native hash with the same fields and a
    TTL: used_memory delta over N keys, at 10k and 1M keys.
@@ -43,6 +45,8 @@ TTL = 100000  # seconds: nothing expires during a run
 FP = "0123456789abcdef"  # 16 bytes, the size of a session's fingerprint field
 # Native keys have the shape and length of most session keys: sessiongate:{<3-char tag>}:<id>.
 NATIVE_PREFIX = "sessionnatv:{aaa}:"
+RENEWED_PREFIX = "sessionnatw:{aaa}:"  # where the native RENEW job copies a hash to
+MAX_LIFETIME = 2 * TTL  # START's cap in the START+cap/START case
 PAYLOAD_NAME = "p"
 
 GOALS = {  # ratio -> minimum, from the design's performance goals
@@ -325,7 +329,7 @@ def throughput(srv, filler, opt, log):
     payload = "x" * 100
     c = srv.client
     rows = {name: {"native": [], "module": [], "ratio": []}
-            for name in list(GOALS) + ["PDEL/HDEL", "END/DEL"]}
+            for name in list(GOALS) + ["PDEL/HDEL", "END/DEL", "START+cap/START", "RENEW/native"]}
 
     for rnd in range(opt.rounds):
         # Every round starts from the same state: an empty db, one session, one native hash.
@@ -336,6 +340,7 @@ def throughput(srv, filler, opt, log):
         assert c.call("HGET", nkey, PAYLOAD_NAME) == payload.encode()
         rnd_throughput(srv, opt, rows, token, nkey, payload)
         rnd_pipes(srv, filler, opt, rows, payload)
+        rnd_lifecycle(srv, filler, opt, rows, payload)
         log(f"  round {rnd + 1}/{opt.rounds}: " + ", ".join(
             f"{k} {v['ratio'][-1]:.2f}" for k, v in rows.items()))
     c.call("FLUSHALL", "SYNC")
@@ -397,6 +402,46 @@ def rnd_pipes(srv, filler, opt, rows, payload):
         record(rows, name, pipe_rate(srv, srv.tmpfile(nat), n),
                pipe_rate(srv, srv.tmpfile(mod), n))
     for name in files:
+        os.remove(srv.tmpfile(name))
+
+
+def rnd_lifecycle(srv, filler, opt, rows, payload):
+    """START with a cap against START without (redis-benchmark), and RENEW of fresh sessions
+    with one payload against the native commands doing the same job (redis-cli --pipe)."""
+    # Each from an empty db: the keys the first run leaves would slow the second one down.
+    srv.client.call("FLUSHALL", "SYNC")
+    nat = redis_benchmark(srv, ["SESSIONGATE.START", SIGN_KEY, TTL], opt.requests, opt.clients,
+                          opt.pipeline)
+    srv.client.call("FLUSHALL", "SYNC")
+    mod = redis_benchmark(srv, ["SESSIONGATE.START", SIGN_KEY, TTL, MAX_LIFETIME], opt.requests,
+                          opt.clients, opt.pipeline)
+    srv.client.call("FLUSHALL", "SYNC")
+    record(rows, "START+cap/START", nat, mod)
+
+    n = opt.pipe_requests
+    tokens = [t.decode() for t in filler.sessions(n, payload)]
+    keys = filler.native(n, payload, start=n + 1)
+    expire_at = int(time.time() * 1000) + TTL * 1000
+    native = []
+    for i, k in enumerate(keys):
+        new = f"{RENEWED_PREFIX}{i:016d}"
+        native += [("HGETALL", k), ("MULTI",), ("HSET", new, "", FP, PAYLOAD_NAME, payload),
+                   ("PEXPIREAT", new, expire_at), ("UNLINK", k), ("EXEC",)]
+    write_pipe_file(srv.tmpfile("renew-native"), native)
+    write_pipe_file(srv.tmpfile("renew"), [("SESSIONGATE.RENEW", SIGN_KEY, t) for t in tokens])
+    # pipe_rate divides by the count given: sessions renewed, whatever the commands per session.
+    nat = pipe_rate(srv, srv.tmpfile("renew-native"), n)
+    mod = pipe_rate(srv, srv.tmpfile("renew"), n)
+    record(rows, "RENEW/native", nat, mod)
+    # Both did the whole job (redis-cli counted no error reply): the old keys are gone.
+    if srv.client.call("EXISTS", keys[0], keys[-1]) != 0:
+        sys.exit("the native RENEW job left its old keys")
+    try:
+        srv.client.call("SESSIONGATE.TTL", SIGN_KEY, tokens[-1])
+        sys.exit("RENEW left its old session")
+    except ReplyError:
+        pass
+    for name in ("renew-native", "renew"):
         os.remove(srv.tmpfile(name))
 
 

@@ -5,19 +5,22 @@ use crate::errors::Error;
 /// A ttl in seconds: `0` or a decimal integer without sign, leading zeros or spaces (what
 /// Redis' own integer parser accepts, less the negative numbers).
 pub fn parse_ttl(arg: &[u8]) -> Result<i64, Error> {
+    parse_seconds(arg).ok_or(Error::InvalidTtl)
+}
+
+/// A decimal integer as `parse_ttl` takes it; `None` for anything else.
+pub fn parse_seconds(arg: &[u8]) -> Option<i64> {
     let digits_ok = match arg {
         [b'0'] => true,
         [b'1'..=b'9', rest @ ..] => rest.iter().all(u8::is_ascii_digit),
         _ => false,
     };
     if !digits_ok || arg.len() > 19 {
-        return Err(Error::InvalidTtl);
+        return None;
     }
-    arg.iter()
-        .try_fold(0i64, |n, &d| {
-            n.checked_mul(10)?.checked_add((d - b'0') as i64)
-        })
-        .ok_or(Error::InvalidTtl)
+    arg.iter().try_fold(0i64, |n, &d| {
+        n.checked_mul(10)?.checked_add((d - b'0') as i64)
+    })
 }
 
 /// The absolute unix time in milliseconds at which a session of `ttl` seconds started at
@@ -31,6 +34,14 @@ pub fn expire_at(now_ms: i64, ttl: i64) -> Result<i64, Error> {
 pub fn check_sign_key(key: &[u8]) -> Result<(), Error> {
     if key.is_empty() {
         Err(Error::EmptySignKey)
+    } else {
+        Ok(())
+    }
+}
+
+pub fn check_new_sign_key(key: &[u8]) -> Result<(), Error> {
+    if key.is_empty() {
+        Err(Error::EmptyNewSignKey)
     } else {
         Ok(())
     }
@@ -112,5 +123,7 @@ mod tests {
         );
         assert_eq!(check_sign_key(b""), Err(Error::EmptySignKey));
         assert_eq!(check_sign_key(b"\0"), Ok(()));
+        assert_eq!(check_new_sign_key(b""), Err(Error::EmptyNewSignKey));
+        assert_eq!(check_new_sign_key(b"\xff"), Ok(()));
     }
 }

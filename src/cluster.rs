@@ -12,16 +12,24 @@
 //!   it is older than [`REFRESH_MS`] (so newly gained slots are used within that time) and
 //!   whenever it holds no slot (so a node that just gained its first slots uses them at once).
 //! - A miss (no session under the token) is answered `-TRYAGAIN` when the slot is being
-//!   imported here, since the session may only be in transit. That costs a `CLUSTER NODES` call,
-//!   paid only on a miss in a slot the fresh cache does not already show as served here.
+//!   imported here (or migrated away), since the session may only be in transit. That costs a
+//!   `CLUSTER NODES` call, paid only on a miss in a slot the fresh cache does not already show
+//!   as served here.
+//! - RENEW declares no key (it writes a key of another slot than its token's, see DESIGN §7), so
+//!   Redis does not route it: the module does, as Redis would have. The server confirms the
+//!   token's slot with the same internal call as START; when it refuses, the fresh `CLUSTER
+//!   NODES` tells a slot in transit (then the session is looked up, `-TRYAGAIN` if missing) from
+//!   one served elsewhere (`-MOVED <slot> <ip>:<port>` of its primary, from the other lines).
 //! - Valkey 9's atomic slot migration (`CLUSTER MIGRATESLOTS`) marks no slot as importing or
 //!   migrating: the target holds a slot's keys before it owns the slot, but the server redirects
 //!   the slot's commands until the hand-over and the slot is not in `stable` until then, so
-//!   START never draws it and no token command of it reaches the module there.
+//!   START never draws it and no token command of it reaches the module there (RENEW of it
+//!   there answers `MOVED` to the source, which still serves it).
 //!
 //! Outside cluster mode none of this runs: one flags check per START or miss.
 
 use std::ffi::c_int;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 
 use redis_module::raw;
@@ -82,61 +90,109 @@ impl Default for SlotSet {
     }
 }
 
-/// This node's view of its own slots, from the `myself` line of `CLUSTER NODES`.
+/// This node's view of the slots, from `CLUSTER NODES`: its own (the `myself` line) and, for
+/// redirections, which primary serves each of the others.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct MySlots {
     /// Owned and not migrating away: START may create sessions there.
     pub stable: SlotSet,
+    /// Owned and being migrated to another node.
+    pub migrating: SlotSet,
     /// Being imported from another node.
     pub importing: SlotSet,
+    /// Slot ranges (first, last) served by other primaries, with their client address.
+    pub elsewhere: Vec<(u16, u16, SocketAddr)>,
+}
+
+impl MySlots {
+    /// The address of the other primary serving `slot`, if one does.
+    pub fn owner(&self, slot: u16) -> Option<SocketAddr> {
+        self.elsewhere
+            .iter()
+            .find(|(first, last, _)| (*first..=*last).contains(&slot))
+            .map(|(_, _, addr)| *addr)
+    }
+
+    fn in_transit(&self, slot: u16) -> bool {
+        self.migrating.contains(slot) || self.importing.contains(slot)
+    }
 }
 
 /// Parses the text of `CLUSTER NODES`; `None` when no line is flagged `myself`.
 ///
 /// A line is `<id> <addr> <flags> <master> <ping> <pong> <epoch> <link> <slot>...`, where a
-/// slot is `N`, `N-M`, `[N->-<id>]` (migrating to) or `[N-<-<id>]` (importing from). Anything
-/// malformed is skipped, never trusted.
+/// slot is `N`, `N-M`, `[N->-<id>]` (migrating to) or `[N-<-<id>]` (importing from), and
+/// `<addr>` is `<ip>:<port>@<bus port>[,<hostname>]`. Anything malformed is skipped, never
+/// trusted.
 pub fn parse_nodes(text: &[u8]) -> Option<MySlots> {
-    let line = text.split(|&b| b == b'\n').find(|line| {
-        line.split(|&b| b == b' ')
-            .nth(2)
-            .is_some_and(|flags| flags.split(|&b| b == b',').any(|f| f == b"myself"))
-    })?;
+    let mut view = MySlots::default();
+    let mut found_myself = false;
+    for line in text.split(|&b| b == b'\n') {
+        let mut fields = line
+            .split(|&b| b == b' ')
+            .map(|f| f.strip_suffix(b"\r").unwrap_or(f));
+        let (Some(_id), Some(addr), Some(flags)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let slots = fields.skip(5);
+        if flags.split(|&b| b == b',').any(|f| f == b"myself") {
+            found_myself = true;
+            parse_my_slots(slots, &mut view);
+        } else if let Some(addr) = parse_addr(addr) {
+            for field in slots {
+                if let Some((a, b)) = parse_range(field) {
+                    view.elsewhere.push((a, b, addr));
+                }
+            }
+        }
+    }
+    found_myself.then_some(view)
+}
+
+fn parse_my_slots<'a>(fields: impl Iterator<Item = &'a [u8]>, view: &mut MySlots) {
     let mut owned = SlotSet::new();
-    let mut migrating = SlotSet::new();
-    let mut importing = SlotSet::new();
-    for field in line
-        .split(|&b| b == b' ')
-        .skip(8)
-        .map(|f| f.strip_suffix(b"\r").unwrap_or(f))
-    {
+    for field in fields {
         if let Some(inner) = field.strip_prefix(b"[").and_then(|f| f.strip_suffix(b"]")) {
             if let Some((slot, _)) = split_once(inner, b"->-") {
                 if let Some(s) = parse_slot(slot) {
-                    migrating.insert(s);
+                    view.migrating.insert(s);
                 }
             } else if let Some((slot, _)) = split_once(inner, b"-<-") {
                 if let Some(s) = parse_slot(slot) {
-                    importing.insert(s);
+                    view.importing.insert(s);
                 }
             }
-        } else if let Some((a, b)) = split_once(field, b"-") {
-            if let (Some(a), Some(b)) = (parse_slot(a), parse_slot(b)) {
-                for s in a..=b {
-                    owned.insert(s);
-                }
+        } else if let Some((a, b)) = parse_range(field) {
+            for s in a..=b {
+                owned.insert(s);
             }
-        } else if let Some(s) = parse_slot(field) {
-            owned.insert(s);
         }
     }
-    for (w, m) in owned.0.iter_mut().zip(migrating.0.iter()) {
+    for (w, m) in owned.0.iter_mut().zip(view.migrating.0.iter()) {
         *w &= !m;
     }
-    Some(MySlots {
-        stable: owned,
-        importing,
-    })
+    view.stable = owned;
+}
+
+/// `N` or `N-M` (N ≤ M) as an inclusive range.
+fn parse_range(field: &[u8]) -> Option<(u16, u16)> {
+    match split_once(field, b"-") {
+        Some((a, b)) => {
+            let (a, b) = (parse_slot(a)?, parse_slot(b)?);
+            (a <= b).then_some((a, b))
+        }
+        None => parse_slot(field).map(|s| (s, s)),
+    }
+}
+
+/// The client address of `<ip>:<port>@<bus port>[,<hostname>]`.
+fn parse_addr(field: &[u8]) -> Option<SocketAddr> {
+    let ip_port = field.split(|&b| b == b'@').next()?;
+    let at = ip_port.iter().rposition(|&b| b == b':')?;
+    let ip: IpAddr = std::str::from_utf8(&ip_port[..at]).ok()?.parse().ok()?;
+    let port: u16 = std::str::from_utf8(&ip_port[at + 1..]).ok()?.parse().ok()?;
+    (port != 0).then_some(SocketAddr::new(ip, port))
 }
 
 fn split_once<'a>(s: &'a [u8], sep: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
@@ -322,11 +378,39 @@ pub fn missing_session(ctx: Ctx, slot: u16) -> Error {
     if served {
         return Error::NoSession;
     }
-    if refresh(ctx).importing.contains(slot) {
+    if refresh(ctx).in_transit(slot) {
         Error::TryAgain
     } else {
         Error::NoSession
     }
+}
+
+/// RENEW's routing of the token's slot, as Redis routes a keyed command: `Ok` when the session
+/// is to be looked up here (the slot is served here or in transit), else the redirection.
+pub fn route(ctx: Ctx, slot: u16, token: &[u8]) -> Result<(), Error> {
+    if !in_cluster(ctx) || server_accepts_key(ctx, token) {
+        return Ok(());
+    }
+    let view = refresh(ctx);
+    if view.stable.contains(slot) || view.in_transit(slot) {
+        return Ok(());
+    }
+    match view.owner(slot) {
+        Some(node) => Err(Error::Moved { slot, node }),
+        None => Err(Error::SlotNotServed),
+    }
+}
+
+/// START and RENEW write a key outside the slot a cluster transaction runs under, where the
+/// server would file it in the wrong slot's table (DESIGN §7): refuse them there.
+pub fn refuse_in_multi(ctx: Ctx, refusal: Error) -> Result<(), Error> {
+    let f = flags(ctx);
+    if f & raw::REDISMODULE_CTX_FLAGS_CLUSTER as c_int != 0
+        && f & raw::REDISMODULE_CTX_FLAGS_MULTI as c_int != 0
+    {
+        return Err(refusal);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -349,13 +433,46 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
         assert_eq!(s.stable.len(), 5461 - 1 + 1);
         assert!(s.importing.contains(6000) && s.importing.contains(9000));
         assert_eq!(s.importing.len(), 2);
+        assert!(s.migrating.contains(93) && s.migrating.len() == 1);
+    }
+
+    #[test]
+    fn knows_which_primary_serves_the_other_slots() {
+        let s = parse_nodes(NODES.as_bytes()).unwrap();
+        let second: SocketAddr = "127.0.0.1:30002".parse().unwrap();
+        let third: SocketAddr = "127.0.0.1:30003".parse().unwrap();
+        assert_eq!(s.owner(5461), Some(second));
+        assert_eq!(s.owner(10922), Some(second));
+        assert_eq!(s.owner(10923), Some(third));
+        assert_eq!(s.owner(16383), Some(third));
+        assert_eq!(s.owner(0), None, "served here");
+        let v6 = "a [::1]:1@2 myself,master - 0 0 1 connected 0\n\
+                  b ::1:7001@17001,host.example master - 0 0 2 connected 1-100 200\n\
+                  c :0@0 master,noaddr - 0 0 3 connected 300\n\
+                  d 10.0.0.9:7003@17003 master - 0 0 4 connected 400-399 x-1 [500->-a]\n";
+        let s = parse_nodes(v6.as_bytes()).unwrap();
+        let b: SocketAddr = "[::1]:7001".parse().unwrap();
+        assert_eq!(
+            (s.owner(1), s.owner(100), s.owner(200)),
+            (Some(b), Some(b), Some(b))
+        );
+        assert_eq!(s.owner(101), None);
+        assert_eq!(
+            s.owner(300),
+            None,
+            "a node without an address redirects nowhere"
+        );
+        assert_eq!(
+            (s.owner(399), s.owner(400), s.owner(500)),
+            (None, None, None)
+        );
     }
 
     #[test]
     fn replica_or_missing_myself() {
         let replica = "abc 127.0.0.1:1@2 myself,slave def 0 0 1 connected\n";
         let s = parse_nodes(replica.as_bytes()).unwrap();
-        assert!(s.stable.is_empty() && s.importing.is_empty());
+        assert!(s.stable.is_empty() && s.importing.is_empty() && s.elsewhere.is_empty());
         assert_eq!(
             parse_nodes(b"abc 127.0.0.1:1@2 master - 0 0 1 connected 0-16383"),
             None

@@ -1,6 +1,7 @@
 //! Every error reply of the public contract, by kind, with its exact text.
 
 use std::borrow::Cow;
+use std::net::SocketAddr;
 
 /// The largest payload name and payload data the C module accepted.
 pub const DEFAULT_MAX_PAYLOAD_NAME: usize = 200;
@@ -24,6 +25,18 @@ pub enum Error {
         max: usize,
     },
     NoPayload,
+    EmptyNewSignKey,
+    InvalidMaxLifetime,
+    /// START inside MULTI/EXEC on a cluster node (the transaction runs under another key's slot).
+    StartInMulti,
+    RenewInMulti,
+    /// RENEW of a token whose hash slot another cluster node serves.
+    Moved {
+        slot: u16,
+        node: SocketAddr,
+    },
+    /// RENEW of a token whose hash slot no cluster node serves.
+    SlotNotServed,
     /// The session's slot is being imported and the session has not arrived yet.
     TryAgain,
     /// START on a cluster node that serves no hash slot.
@@ -63,6 +76,21 @@ impl Error {
                 ))
             }
             Error::NoPayload => "the requested <payload_name> does not exist",
+            Error::EmptyNewSignKey => "<new_sign_key> must have at least one character",
+            Error::InvalidMaxLifetime => {
+                "<max_lifetime> must be a positive integer that represents seconds"
+            }
+            Error::StartInMulti => {
+                "ERR SESSIONGATE.START cannot run inside MULTI/EXEC in cluster mode"
+            }
+            Error::RenewInMulti => {
+                "ERR SESSIONGATE.RENEW cannot run inside MULTI/EXEC in cluster mode"
+            }
+            // As Redis words it: no brackets around an IPv6 address.
+            Error::Moved { slot, node } => {
+                return Cow::Owned(format!("MOVED {slot} {}:{}", node.ip(), node.port()))
+            }
+            Error::SlotNotServed => "CLUSTERDOWN Hash slot not served",
             Error::TryAgain => {
                 "TRYAGAIN the session's hash slot is being imported and the session has not arrived yet"
             }
@@ -97,6 +125,22 @@ mod tests {
             "the signature contained in <token> seems to be valid, but is different from the stored signature in the session"
         );
         assert!(Error::TryAgain.message().starts_with("TRYAGAIN "));
+        assert_eq!(
+            Error::Moved {
+                slot: 3999,
+                node: "127.0.0.1:6381".parse().unwrap()
+            }
+            .message(),
+            "MOVED 3999 127.0.0.1:6381"
+        );
+        assert_eq!(
+            Error::Moved {
+                slot: 0,
+                node: "[::1]:7000".parse().unwrap()
+            }
+            .message(),
+            "MOVED 0 ::1:7000"
+        );
     }
 
     #[test]
@@ -114,6 +158,15 @@ mod tests {
             Error::EmptyPayloadData,
             Error::PayloadDataTooLong { max: 1 },
             Error::NoPayload,
+            Error::EmptyNewSignKey,
+            Error::InvalidMaxLifetime,
+            Error::StartInMulti,
+            Error::RenewInMulti,
+            Error::Moved {
+                slot: 16383,
+                node: "[fe80::1]:65535".parse().unwrap(),
+            },
+            Error::SlotNotServed,
             Error::TryAgain,
             Error::NoSlots,
             Error::ClusterDown,

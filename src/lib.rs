@@ -1,12 +1,14 @@
 //! Session Gate: signed-token sessions inside Redis.
 //!
-//! Pure logic (token, slot, args, errors, keycache) is public and tested without Redis; the
-//! Redis side (rm, store, cluster, commands) stays thin. This file only registers.
+//! Pure logic (token, slot, args, lifetime, expiry, errors, keycache) is public and tested
+//! without Redis; the Redis side (rm, store, cluster, commands) stays thin. This file only
+//! registers.
 
 pub mod args;
 pub mod errors;
 pub mod expiry;
 pub mod keycache;
+pub mod lifetime;
 pub mod slot;
 pub mod token;
 

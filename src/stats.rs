@@ -9,6 +9,7 @@ use crate::errors::Error;
 pub enum Counter {
     SessionsStarted,
     SessionsEnded,
+    SessionsRenewed,
     ExpiriesSet,
     PayloadSets,
     PayloadGets,
@@ -22,9 +23,10 @@ pub enum Counter {
 }
 
 /// INFO field names, in the order of `Counter`; Redis prefixes them with `sessiongate_`.
-pub const FIELDS: [&CStr; 12] = [
+pub const FIELDS: [&CStr; 13] = [
     c"sessions_started",
     c"sessions_ended",
+    c"sessions_renewed",
     c"expiries_set",
     c"payload_sets",
     c"payload_gets",
@@ -37,7 +39,7 @@ pub const FIELDS: [&CStr; 12] = [
     c"rejected_tryagain",
 ];
 
-static COUNTS: [AtomicU64; 12] = [const { AtomicU64::new(0) }; 12];
+static COUNTS: [AtomicU64; 13] = [const { AtomicU64::new(0) }; 13];
 
 pub fn bump(c: Counter) {
     COUNTS[c as usize].fetch_add(1, Ordering::Relaxed);
@@ -57,12 +59,18 @@ pub fn rejection(e: &Error) -> Option<Counter> {
         Error::TryAgain => Counter::RejectedTryAgain,
         Error::EmptySignKey
         | Error::InvalidTtl
+        | Error::EmptyNewSignKey
+        | Error::InvalidMaxLifetime
         | Error::EmptyPayloadName
         | Error::PayloadNameTooLong { .. }
         | Error::EmptyPayloadData
         | Error::PayloadDataTooLong { .. } => Counter::RejectedArguments,
         Error::NoPayload
         | Error::NoSlots
+        | Error::StartInMulti
+        | Error::RenewInMulti
+        | Error::Moved { .. }
+        | Error::SlotNotServed
         | Error::ClusterDown
         | Error::IdSpaceExhausted
         | Error::Internal => return None,

@@ -1,7 +1,8 @@
 //! The one place that reads and writes session hashes and replicates what it wrote.
 //!
 //! A session is the hash `sessiongate:{<tag>}:<id>`: field "" holds the sign key's
-//! fingerprint, every other field is a payload; the key's TTL is the session's lifetime.
+//! fingerprint (and the deadline of a capped session, see `lifetime`), every other field is a
+//! payload; the key's TTL is the session's lifetime.
 //! Every write is propagated as a native command (HSET, HDEL, PEXPIREAT, UNLINK).
 
 use std::any::Any;
@@ -17,6 +18,7 @@ use crate::cluster;
 use crate::errors::Error;
 use crate::expiry::{self, Expiry};
 use crate::keycache::FINGERPRINT_LEN;
+use crate::lifetime::{self, Meta};
 use crate::rm::{self, replicate, Ctx};
 use crate::slot;
 use crate::strings::{OwnedStr, RStr, Str};
@@ -41,6 +43,8 @@ pub struct Session {
     ctx: Ctx,
     key: *mut raw::RedisModuleKey,
     name: OwnedStr,
+    /// The absolute deadline (Unix ms) of a capped session.
+    pub deadline: Option<i64>,
 }
 
 impl Drop for Session {
@@ -61,7 +65,12 @@ fn open(ctx: Ctx, slot: u16, id: &Id, write: bool) -> Session {
     };
     // SAFETY: name is a live module string.
     let key = unsafe { raw::RedisModule_OpenKey.unwrap()(ctx, name.as_str().ptr(), mode as c_int) };
-    Session { ctx, key, name }
+    Session {
+        ctx,
+        key,
+        name,
+        deadline: None,
+    }
 }
 
 /// Opens the live session `id` of this sign key, reading the payload `field` in the same
@@ -74,7 +83,7 @@ pub fn open_session(
     write: bool,
     field: Option<Str<'_>>,
 ) -> Result<(Session, Option<OwnedStr>), Error> {
-    let s = open(ctx, slot, id, write);
+    let mut s = open(ctx, slot, id, write);
     // SAFETY: s.key is open.
     let kind = unsafe { raw::RedisModule_KeyType.unwrap()(s.key) };
     if kind != raw::REDISMODULE_KEYTYPE_HASH as c_int {
@@ -108,20 +117,23 @@ pub fn open_session(
     let Some(meta) = meta else {
         return Err(Error::NoSession);
     };
-    if !bool::from(meta.bytes().ct_eq(fingerprint)) {
-        return Err(Error::ForeignSession);
+    match lifetime::decode(meta.bytes()) {
+        Some((fp, deadline)) if bool::from(fp.ct_eq(fingerprint)) => s.deadline = deadline,
+        _ => return Err(Error::ForeignSession),
     }
     Ok((s, value))
 }
 
-/// Creates the session `id` unless its key is taken (`Ok(false)`). A session whose end has
-/// already come is not stored (START answers its token, as for ttl 0).
+/// Creates the session `id` unless its key is taken (`Ok(false)`): the meta field, the
+/// `payloads` (another session's, see `Session::payloads`) and the expiry, if any. A session
+/// whose end has already come is not stored (START answers its token, as for ttl 0).
 pub fn create(
     ctx: Ctx,
     slot: u16,
     id: &Id,
-    fingerprint: &[u8; FINGERPRINT_LEN],
-    expire_at_ms: i64,
+    meta: &Meta,
+    payloads: &Payloads,
+    expire_at_ms: Option<i64>,
 ) -> Result<bool, Error> {
     let s = open(ctx, slot, id, true);
     // SAFETY: s.key is open for writing.
@@ -130,42 +142,91 @@ pub fn create(
     {
         return Ok(false);
     }
-    let expiry = s.plan_expiry(expire_at_ms);
-    if expiry == Expiry::Now {
+    let expiry = expire_at_ms.map(|at| s.plan_expiry(at));
+    if expiry == Some(Expiry::Now) {
         return Ok(true);
     }
-    let fp = OwnedStr::new(ctx, fingerprint);
-    if !s.hash_set(meta_field(), fp.as_str()) {
-        return Err(Error::Internal);
-    }
-    if !s.set_expiry(expiry) {
-        // Never leave a session without an end: take back the key, replicate nothing.
+    let meta = meta.as_bytes();
+    let meta_value = OwnedStr::new(ctx, meta);
+    let written = s.hash_set(meta_field(), meta_value.as_str())
+        && payloads.pairs().all(|(name, data)| s.hash_set(name, data));
+    if !written || expiry.is_some_and(|e| !s.set_expiry(e)) {
+        // Never leave a half session or one without an end: take back the key, replicate
+        // nothing.
         // SAFETY: reads a function pointer set once at load; s.key is open for writing.
         if let Some(delete) = unsafe { raw::RedisModule_DeleteKey } {
             unsafe { delete(s.key) };
         }
         return Err(Error::Internal);
     }
-    replicate!(
-        ctx,
-        c"HSET",
-        c"sbb",
-        s.name().ptr(),
-        c"".as_ptr(),
-        0usize,
-        fingerprint.as_ptr(),
-        FINGERPRINT_LEN
-    );
-    replicate!(
-        ctx,
-        c"PEXPIREAT",
-        c"sl",
-        s.name().ptr(),
-        expire_at_ms as std::ffi::c_longlong
-    );
+    if payloads.strings.is_empty() {
+        replicate!(
+            ctx,
+            c"HSET",
+            c"sbb",
+            s.name().ptr(),
+            c"".as_ptr(),
+            0usize,
+            meta.as_ptr(),
+            meta.len()
+        );
+    } else {
+        replicate!(
+            ctx,
+            c"HSET",
+            c"sbbv",
+            s.name().ptr(),
+            c"".as_ptr(),
+            0usize,
+            meta.as_ptr(),
+            meta.len(),
+            payloads.strings.as_ptr(),
+            payloads.strings.len()
+        );
+    }
     rm::notify(ctx, raw::REDISMODULE_NOTIFY_HASH, c"hset", s.name());
-    rm::notify(ctx, raw::REDISMODULE_NOTIFY_GENERIC, c"expire", s.name());
+    if let Some(at) = expire_at_ms {
+        replicate!(
+            ctx,
+            c"PEXPIREAT",
+            c"sl",
+            s.name().ptr(),
+            at as std::ffi::c_longlong
+        );
+        rm::notify(ctx, raw::REDISMODULE_NOTIFY_GENERIC, c"expire", s.name());
+    }
     Ok(true)
+}
+
+/// Payload names and data, alternating, each string held until this is dropped.
+pub struct Payloads {
+    ctx: Ctx,
+    strings: Vec<RStr>,
+}
+
+impl Payloads {
+    pub fn none(ctx: Ctx) -> Payloads {
+        Payloads {
+            ctx,
+            strings: Vec::new(),
+        }
+    }
+
+    fn pairs(&self) -> impl Iterator<Item = (Str<'_>, Str<'_>)> {
+        self.strings.chunks_exact(2).map(|pair| {
+            // SAFETY: we hold a reference to each string while `self` is borrowed.
+            unsafe { (Str::from_raw(pair[0]), Str::from_raw(pair[1])) }
+        })
+    }
+}
+
+impl Drop for Payloads {
+    fn drop(&mut self) {
+        for &s in &self.strings {
+            // SAFETY: we hold one reference to each string (see `Session::payloads`).
+            unsafe { raw::RedisModule_FreeString.unwrap()(self.ctx, s) }
+        }
+    }
 }
 
 /// `RedisModule_SetAbsExpire`, which Redis 6.0 to 6.2.1 lack. The test-only feature
@@ -255,6 +316,33 @@ impl Session {
         if let Some(panic) = scan.panic {
             resume_unwind(panic);
         }
+    }
+
+    /// The absolute expiry in Unix ms, or `None` when the key has none.
+    pub fn expires_at_ms(&self) -> Option<i64> {
+        // SAFETY: reads a function pointer set once at load; self.key is open.
+        let at = match unsafe { raw::RedisModule_GetAbsExpire } {
+            Some(get_abs) => unsafe { get_abs(self.key) },
+            None => match self.remaining_ms() {
+                ms if ms < 0 => -1,
+                ms => rm::milliseconds() + ms,
+            },
+        };
+        (at >= 0).then_some(at)
+    }
+
+    /// Every payload, held past the key's lifetime (for a copy into another session).
+    pub fn payloads(&self) -> Payloads {
+        let mut held = Payloads::none(self.ctx);
+        self.for_each_payload(|name, data| {
+            for s in [name, data] {
+                // SAFETY: the scan's strings are live for the call; retaining adds a reference
+                // that `Payloads` drops.
+                unsafe { raw::RedisModule_RetainString.unwrap()(self.ctx, s.ptr()) };
+                held.strings.push(s.ptr());
+            }
+        });
+        held
     }
 
     fn plan_expiry(&self, at_ms: i64) -> Expiry {

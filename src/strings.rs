@@ -83,6 +83,11 @@ impl<'a> Args<'a> {
     pub fn bytes(self, i: usize) -> &'a [u8] {
         self.str(i).bytes()
     }
+
+    /// Argument `i`, if the command has it (an optional argument).
+    pub fn get(self, i: usize) -> Option<Str<'a>> {
+        (i < self.argv.len()).then(|| self.str(i))
+    }
 }
 
 /// A module string owned by us, freed on drop.

@@ -20,77 +20,6 @@ use redis::Value;
 
 const NO_SLOTS: &str =
     "ERR this cluster node serves no hash slot: send SESSIONGATE.START to a primary that serves slots";
-const NO_SESSION: &str = "the session id contained in <token> does not exist";
-const TRY_AGAIN: &str =
-    "TRYAGAIN the session's hash slot is being imported and the session has not arrived yet";
-
-/// Migration steps of one slot, as `redis-cli --cluster reshard` does them.
-fn begin_migration(slot: u16, from: &Node, to: &Node) {
-    let _: () = cmd("CLUSTER")
-        .arg("SETSLOT")
-        .arg(slot)
-        .arg("IMPORTING")
-        .arg(&from.id)
-        .query(&mut to.conn())
-        .unwrap();
-    let _: () = cmd("CLUSTER")
-        .arg("SETSLOT")
-        .arg(slot)
-        .arg("MIGRATING")
-        .arg(&to.id)
-        .query(&mut from.conn())
-        .unwrap();
-}
-
-fn migrate_keys(from: &Node, to: &Node, keys: &[Vec<u8>]) {
-    if keys.is_empty() {
-        return;
-    }
-    let _: String = cmd("MIGRATE")
-        .arg("127.0.0.1")
-        .arg(to.port())
-        .arg("")
-        .arg(0)
-        .arg(10000)
-        .arg("KEYS")
-        .arg(keys)
-        .query(&mut from.conn())
-        .unwrap();
-}
-
-fn finish_migration(cluster: &Cluster, slot: u16, from: &Node, to: &Node) {
-    migrate_keys(from, to, &keys_in_slot(from, slot));
-    for n in [to, from].into_iter().chain(
-        cluster
-            .nodes
-            .iter()
-            .filter(|n| n.id != to.id && n.id != from.id),
-    ) {
-        let _: () = cmd("CLUSTER")
-            .arg("SETSLOT")
-            .arg(slot)
-            .arg("NODE")
-            .arg(&to.id)
-            .query(&mut n.conn())
-            .unwrap();
-    }
-    cluster.wait_owner(slot, to);
-}
-
-fn pset(c: &mut ClusterConnection, token: &[u8], name: &str, data: &[u8]) {
-    let v = routed(
-        c,
-        cmd("SESSIONGATE.PSET")
-            .arg(KEY)
-            .arg(token)
-            .arg(name)
-            .arg(data),
-        token,
-    )
-    .unwrap();
-    assert_eq!(v, Value::Okay);
-}
-
 fn pget(c: &mut ClusterConnection, token: &[u8], name: &str) -> redis::RedisResult<Vec<u8>> {
     routed(
         c,
@@ -102,21 +31,6 @@ fn pget(c: &mut ClusterConnection, token: &[u8], name: &str) -> redis::RedisResu
 
 fn start_err(c: &mut redis::Connection) -> String {
     err(c, cmd("SESSIONGATE.START").arg(KEY).arg(600))
-}
-
-/// How many error replies of this code the node sent (INFO errorstats).
-fn error_count(node: &Node, code: &str) -> u64 {
-    let prefix = format!("errorstat_{code}:");
-    node.info("errorstats")
-        .lines()
-        .filter(|l| l.starts_with(&prefix))
-        .filter_map(|l| l.split("count=").nth(1)?.trim().parse::<u64>().ok())
-        .sum()
-}
-
-/// Redirections this node answered.
-fn redirections(node: &Node) -> u64 {
-    error_count(node, "MOVED") + error_count(node, "ASK")
 }
 
 #[test]
@@ -143,6 +57,7 @@ fn sessions_live_in_the_slots_of_the_node_that_started_them() {
             tokens.push(t);
         }
     }
+    assert_eq!(cluster.assert_keys_filed(), tokens.len());
 
     // Hundreds of sessions driven through the cluster client, every command routed by token.
     let before: u64 = primaries.iter().map(redirections).sum();
@@ -157,6 +72,7 @@ fn sessions_live_in_the_slots_of_the_node_that_started_them() {
         pset(&mut cc, t, "user", format!("u{i}").as_bytes());
         pset(&mut cc, t, "cart", b"\x00\xffbinary");
     }
+    assert_eq!(cluster.assert_keys_filed(), tokens.len());
     let mut live = vec![];
     for (i, t) in tokens.iter().enumerate() {
         assert_eq!(
@@ -185,6 +101,7 @@ fn sessions_live_in_the_slots_of_the_node_that_started_them() {
             _ => live.push((t.clone(), 600)),
         }
     }
+    assert_eq!(cluster.assert_keys_filed(), live.len());
     let after: u64 = primaries.iter().map(redirections).sum();
     assert_eq!(after, before, "a token command was redirected (MOVED/ASK)");
 
@@ -269,6 +186,7 @@ fn sessions_live_in_the_slots_of_the_node_that_started_them() {
         let exp = cmd("SESSIONGATE.EXPIRE").arg(KEY).arg(t).arg(60).clone();
         assert_eq!(routed(&mut cc, &exp, t).unwrap(), Value::Okay);
     }
+    assert_eq!(cluster.assert_keys_filed(), live.len() + old.len());
     cluster.check();
 }
 
@@ -318,6 +236,7 @@ fn resharding_keeps_sessions_and_start_follows_ownership() {
             pset(&mut cc, t, "user", &t[3..19]);
         }
     }
+    assert_eq!(cluster.assert_keys_filed(), 260);
 
     // Hold the fullest slot half-migrated from D to B.
     let (&s1, _) = on_d.iter().max_by_key(|(_, ts)| ts.len()).unwrap();
@@ -333,6 +252,7 @@ fn resharding_keeps_sessions_and_start_follows_ownership() {
         .map(|t| session_key_of(&mut d.conn(), t))
         .collect();
     migrate_keys(d, b, &moved_keys);
+    assert_eq!(cluster.assert_keys_filed(), 260);
 
     // What the servers answer, command by command: the source sends every token of the slot
     // to the importing node (-ASK, as the token is never a key), which answers -TRYAGAIN for a
@@ -359,6 +279,7 @@ fn resharding_keeps_sessions_and_start_follows_ownership() {
             ok(&mut dc, "END", (KEY, &t));
         }
     }
+    assert_eq!(cluster.assert_keys_filed(), 260);
 
     // A cluster client reads every session of the slot while the rest of the migration
     // completes in the background: no live session ever answers "does not exist".
@@ -414,6 +335,7 @@ fn resharding_keeps_sessions_and_start_follows_ownership() {
             pset(&mut cc, t, "after", b"1");
         }
     }
+    assert_eq!(cluster.assert_keys_filed(), 260);
     let on_b: HashSet<Vec<u8>> = keys_in_slot(b, s1).into_iter().collect();
     assert_eq!(on_b.len(), in_s1.len());
     assert!(keys_in_slot(d, s1).is_empty());
@@ -465,6 +387,7 @@ fn resharding_keeps_sessions_and_start_follows_ownership() {
         }
     }
     assert!(keys(&mut d.conn()).is_empty());
+    assert_eq!(cluster.assert_keys_filed(), 260);
     cluster.check();
 }
 
@@ -486,6 +409,7 @@ fn replicas_serve_pget_and_refuse_writes() {
         .unwrap();
     let acked: i64 = cmd("WAIT").arg(1).arg(10000).query(&mut pc).unwrap();
     assert_eq!(acked, 1);
+    assert_eq!(cluster.assert_keys_filed(), tokens.len() - 1);
 
     // A READONLY connection to the replica reads sessions; writes are refused as Redis refuses
     // them there (redirected to the primary), and a session that ended is simply gone.
@@ -523,6 +447,8 @@ fn replicas_serve_pget_and_refuse_writes() {
     }
     let e = start_err(&mut rc);
     assert!(e.starts_with("READONLY "), "START on a replica: {e}");
+    let e = err(&mut rc, cmd("SESSIONGATE.RENEW").arg(KEY).arg(&tokens[1]));
+    assert!(e.starts_with("READONLY "), "RENEW on a replica: {e}");
     let v: Vec<u8> = get(&tokens[1]).query(&mut rc).unwrap();
     assert_eq!(v, &tokens[1][3..19], "a refused write changed the replica");
 

@@ -47,6 +47,16 @@ fn sessions_get_their_expiry_through_the_relative_call() {
         Reply::Error(NO_SESSION.into())
     );
     assert!(keys(&mut c).is_empty());
+    // A capped session, and RENEW carrying its time left to the new key.
+    let t = start_capped(&mut c, KEY, 100, 30);
+    assert!((29..=30).contains(&ttl(&mut c, &t)));
+    pset(&mut c, &t, b"p", b"v");
+    let n = renew(&mut c, KEY, &t, None);
+    assert!(
+        (29..=30).contains(&ttl(&mut c, &n)),
+        "RENEW kept the time left"
+    );
+    assert_eq!(keys(&mut c).len(), 1);
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! Long runs leak nothing: 100,000 START/PSET/PGET/END cycles (pipelined), with wrong keys and
-//! expired tokens mixed in, each reply checked, leave `used_memory` where it started once
-//! every session has ended. The module's own allocations go through Redis' allocator, so a
+//! Long runs leak nothing: 100,000 START/PSET/RENEW/PGET/END cycles (pipelined; half the
+//! sessions with a max_lifetime, half renewed into another sign key and back), with wrong keys,
+//! renewed-away and expired tokens mixed in, each reply checked, leave `used_memory` where it
+//! started once every session has ended. The module's own allocations go through Redis' allocator, so a
 //! leak in the module shows in `used_memory` as surely as one in the sessions. `make soak`
 //! also runs this test with fewer cycles under valgrind (`scripts/soak.sh`).
 
@@ -19,30 +20,73 @@ use rand::Rng;
 const TOLERANCE: i64 = 256 * 1024;
 
 const WRONG_KEYS: [&[u8]; 4] = [b"wrong-1", b"wrong-2", b"\0", b"\xff\xfe"];
+const ROTATED_KEY: &[u8] = b"rotated-key";
 
-/// Runs `n` cycles in pipelined batches on a new connection, checking every reply.
-fn cycles(s: &Server, n: usize, expired: &[Vec<u8>], rng: &mut rand::rngs::StdRng) {
+/// The bulk replies of a pipeline, each a token.
+fn tokens_of(c: &mut redis::Connection, cmds: &[redis::Cmd], what: &str) -> Vec<Vec<u8>> {
+    pipeline(c, cmds)
+        .into_iter()
+        .map(|r| match r {
+            Reply::Bulk(t) => t,
+            r => panic!("{what}: {r:?}"),
+        })
+        .collect()
+}
+
+/// Runs `n` cycles in pipelined batches on a new connection, checking every reply; returns
+/// the number of commands sent.
+fn cycles(s: &Server, n: usize, expired: &[Vec<u8>], rng: &mut rand::rngs::StdRng) -> usize {
     let mut c = s.conn();
     let mut done = 0;
+    let mut sent = 0;
     while done < n {
         let b = 1000.min(n - done);
-        let starts: Vec<redis::Cmd> = (0..b).map(|_| start_cmd(KEY, 3600)).collect();
-        let tokens: Vec<Vec<u8>> = pipeline(&mut c, &starts)
-            .into_iter()
-            .map(|r| match r {
-                Reply::Bulk(t) => t,
-                r => panic!("START: {r:?}"),
+        let starts: Vec<redis::Cmd> = (0..b)
+            .map(|i| {
+                if i % 2 == 0 {
+                    start_cmd(KEY, 3600)
+                } else {
+                    start_capped_cmd(KEY, 3600, 7200)
+                }
             })
             .collect();
+        let first = tokens_of(&mut c, &starts, "START");
+        // A payload, then RENEW: even sessions into the same key, odd ones into another key
+        // (and back below).
+        let data: Vec<Vec<u8>> = (0..b)
+            .map(|_| (0..rng.gen_range(1..200)).map(|_| rng.gen()).collect())
+            .collect();
+        let mut renews = vec![];
+        for (i, (t, d)) in first.iter().zip(&data).enumerate() {
+            renews.push(pset_cmd(KEY, t, b"user", d));
+            renews.push(renew_cmd(KEY, t, (i % 2 == 1).then_some(ROTATED_KEY)));
+        }
+        let second: Vec<Vec<u8>> = pipeline(&mut c, &renews)
+            .chunks(2)
+            .map(|r| match r {
+                [Reply::Ok, Reply::Bulk(t)] => t.clone(),
+                r => panic!("PSET, RENEW: {r:?}"),
+            })
+            .collect();
+        let backs: Vec<redis::Cmd> = second
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, t)| renew_cmd(ROTATED_KEY, t, Some(KEY)))
+            .collect();
+        let mut backs = tokens_of(&mut c, &backs, "RENEW back").into_iter();
+        let tokens: Vec<Vec<u8>> = second
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| if i % 2 == 1 { backs.next().unwrap() } else { t })
+            .collect();
+        sent += starts.len() + renews.len() + b / 2;
         let mut cmds = vec![];
         let mut want = vec![];
-        for t in &tokens {
-            let data: Vec<u8> = (0..rng.gen_range(1..200)).map(|_| rng.gen()).collect();
+        for ((t, renewed_away), data) in tokens.iter().zip(&first).zip(data) {
             let wrong = WRONG_KEYS[rng.gen_range(0..WRONG_KEYS.len())];
             let old = &expired[rng.gen_range(0..expired.len())];
             let bad_sig = CONTRACT_ERRORS[4].to_string();
-            cmds.push(pset_cmd(KEY, t, b"user", &data));
-            want.push(Reply::Ok);
             cmds.push(pget_cmd(KEY, t, b"user"));
             want.push(Reply::Bulk(data));
             cmds.push(pget_cmd(wrong, t, b"user"));
@@ -52,7 +96,13 @@ fn cycles(s: &Server, n: usize, expired: &[Vec<u8>], rng: &mut rand::rngs::StdRn
             cmds.push(pget_cmd(KEY, old, b"user"));
             want.push(Reply::Error(NO_SESSION.into()));
             cmds.push(end_cmd(wrong, t));
+            want.push(Reply::Error(bad_sig.clone()));
+            cmds.push(renew_cmd(wrong, t, None));
             want.push(Reply::Error(bad_sig));
+            cmds.push(pget_cmd(KEY, renewed_away, b"user"));
+            want.push(Reply::Error(NO_SESSION.into()));
+            cmds.push(renew_cmd(KEY, renewed_away, Some(ROTATED_KEY)));
+            want.push(Reply::Error(NO_SESSION.into()));
             cmds.push(pget_cmd(KEY, t, b"missing"));
             want.push(Reply::Error(NO_PAYLOAD.into()));
             cmds.push(end_cmd(KEY, t));
@@ -65,8 +115,10 @@ fn cycles(s: &Server, n: usize, expired: &[Vec<u8>], rng: &mut rand::rngs::StdRn
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
             assert_eq!(g, w, "command {i} of a batch");
         }
+        sent += cmds.len();
         done += b;
     }
+    sent
 }
 
 fn wait_alone(c: &mut redis::Connection) {
@@ -107,14 +159,13 @@ fn cycles_with_wrong_keys_and_expired_tokens_leave_memory_where_it_started() {
     assert_eq!(dbsize, 0);
     let before = info_int(&mut m, "memory", "used_memory");
 
-    cycles(&s, n, &expired, &mut rng);
+    let sent = cycles(&s, n, &expired, &mut rng);
     wait_alone(&mut m);
     let dbsize: i64 = cmd("DBSIZE").query(&mut m).unwrap();
     assert_eq!(dbsize, 0, "sessions left after END");
     let after = info_int(&mut m, "memory", "used_memory");
     println!(
-        "{n} cycles ({} commands): used_memory {before} -> {after} ({:+} bytes)",
-        n * 10,
+        "{n} cycles ({sent} commands): used_memory {before} -> {after} ({:+} bytes)",
         after - before
     );
     assert!(

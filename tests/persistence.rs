@@ -7,13 +7,40 @@ use std::time::Duration;
 
 use common::*;
 
-/// Starts sessions and runs every kind of write on them; returns the live tokens.
-fn workload(c: &mut redis::Connection) -> Vec<Vec<u8>> {
-    let mut live = vec![];
+/// The key some sessions are renewed into (a key rotation).
+const NEW_KEY: &[u8] = b"rotated-sign-key";
+
+/// The tokens of a workload: the live ones, and every one ever issued.
+struct Tokens {
+    live: Vec<Vec<u8>>,
+    issued: Vec<Vec<u8>>,
+}
+
+/// Starts sessions (some capped) and runs every kind of write on them, RENEW into the same
+/// key and into another key and back included.
+fn workload(c: &mut redis::Connection) -> Tokens {
+    let mut tokens = Tokens {
+        live: vec![],
+        issued: vec![],
+    };
     for i in 0..60u32 {
-        let t = start(c, KEY, 1000 + i as i64);
+        let mut t = if i % 3 == 0 {
+            start_capped(c, KEY, 1000 + i as i64, 3000)
+        } else {
+            start(c, KEY, 1000 + i as i64)
+        };
         ok(c, "PSET", (KEY, &t, "user", format!("u{i}")));
         ok(c, "PSET", (KEY, &t, b"bin\0\xff", vec![i as u8; 300]));
+        if i % 5 == 0 {
+            tokens.issued.push(t.clone());
+            t = renew(c, KEY, &t, None);
+        } else if i % 5 == 1 {
+            tokens.issued.push(t.clone());
+            let n = renew(c, KEY, &t, Some(NEW_KEY));
+            tokens.issued.push(n.clone());
+            t = renew(c, NEW_KEY, &n, Some(KEY));
+        }
+        tokens.issued.push(t.clone());
         match i % 4 {
             0 => {
                 ok(c, "PDEL", (KEY, &t, "user"));
@@ -30,14 +57,18 @@ fn workload(c: &mut redis::Connection) -> Vec<Vec<u8>> {
                 continue;
             }
         }
-        live.push(t);
+        tokens.live.push(t);
     }
-    live
+    tokens
 }
 
 fn assert_no_secrets(bytes: &[u8], tokens: &[Vec<u8>], what: &str) {
     let hay = String::from_utf8_lossy(bytes);
     assert!(!hay.contains("qwerty"), "{what} holds the sign key");
+    assert!(
+        !hay.contains(std::str::from_utf8(NEW_KEY).unwrap()),
+        "{what} holds the new sign key"
+    );
     assert!(
         !hay.to_lowercase().contains("sessiongate."),
         "{what} holds a module command"
@@ -61,11 +92,11 @@ fn replica_without_the_module_ends_with_identical_sessions() {
     assert_eq!(acked, 1);
     let ms = snapshot(&mut m);
     assert_eq!(ms.len(), 30);
+    assert_eq!(tokens.live.len(), 30);
     assert_eq!(snapshot(&mut r), ms, "replica differs from master");
     assert!(ms.iter().all(|(_, _, at)| at.map_or(true, |at| at > 0)));
     let aof_free_master_log = master.log();
     assert!(!aof_free_master_log.contains("qwerty"));
-    let _ = tokens;
 }
 
 #[test]
@@ -98,7 +129,7 @@ fn replica_sees_native_commands_only() {
         assert!(text.contains(native), "{native} not replicated:\n{text}");
     }
     assert!(!text.contains("\"EXPIRE\""), "relative expiry replicated");
-    assert_no_secrets(&seen, &tokens, "the replication stream");
+    assert_no_secrets(&seen, &tokens.issued, "the replication stream");
 }
 
 #[test]
@@ -111,7 +142,7 @@ fn aof_restart_keeps_every_session_and_no_secret() {
     s.restart();
     let mut c = s.conn();
     assert_eq!(snapshot(&mut c), before);
-    for t in &tokens {
+    for t in &tokens.live {
         let _ = pget(&mut c, (KEY, t, b"bin\0\xff"));
     }
     let mut aof = Vec::new();
@@ -124,7 +155,7 @@ fn aof_restart_keeps_every_session_and_no_secret() {
         }
     }
     assert!(!aof.is_empty(), "no AOF written");
-    assert_no_secrets(&aof, &tokens, "the AOF");
+    assert_no_secrets(&aof, &tokens.issued, "the AOF");
     // A rewrite keeps them too.
     let _: () = cmd("BGREWRITEAOF").query(&mut c).unwrap_or(());
     wait_until("the AOF rewrite", Duration::from_secs(20), || {
@@ -146,9 +177,9 @@ fn rdb_restart_keeps_every_session() {
     s.restart();
     let mut c = s.conn();
     assert_eq!(snapshot(&mut c), before);
-    for t in &tokens {
+    for t in &tokens.live {
         let _ = pget(&mut c, (KEY, t, b"bin\0\xff"));
     }
     let rdb = std::fs::read(s.dir.join("dump.rdb")).unwrap();
-    assert_no_secrets(&rdb, &tokens, "the RDB file");
+    assert_no_secrets(&rdb, &tokens.issued, "the RDB file");
 }

@@ -14,6 +14,7 @@ pub enum Arg {
     Str(&'static CStr),
     Int(&'static CStr),
     Key(&'static CStr),
+    Optional(&'static Arg),
 }
 
 pub struct Doc {
@@ -29,6 +30,8 @@ const TOKEN: Arg = Arg::Key(c"token");
 const TTL: Arg = Arg::Int(c"ttl");
 const NAME: Arg = Arg::Str(c"payload_name");
 const DATA: Arg = Arg::Str(c"payload_data");
+const MAX_LIFETIME: Arg = Arg::Int(c"max_lifetime");
+const NEW_SIGN_KEY: Arg = Arg::Str(c"new_sign_key");
 
 pub const RO: u32 = raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS;
 pub const UPDATE: u32 = raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_UPDATE;
@@ -36,9 +39,15 @@ pub const DELETE_FIELD: u32 = raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD
 pub const DELETE_KEY: u32 = raw::REDISMODULE_CMD_KEY_RM | raw::REDISMODULE_CMD_KEY_DELETE;
 
 pub const START: Doc = Doc {
-    summary: c"Starts a session signed with sign_key that lives ttl seconds; returns its token.",
+    summary: c"Starts a session signed with sign_key that lives ttl seconds, and never more than max_lifetime seconds when given; returns its token. In a cluster, the token is of a slot the node serves.",
     complexity: c"O(1)",
-    args: &[SIGN_KEY, TTL],
+    args: &[SIGN_KEY, TTL, Arg::Optional(&MAX_LIFETIME)],
+    key_flags: 0,
+};
+pub const RENEW: Doc = Doc {
+    summary: c"Gives the session a new id and returns its token (signed with new_sign_key when given): same payloads, expiry and cap; the old token stops working. In a cluster, send it to the primary serving the old token's hash slot (others answer MOVED).",
+    complexity: c"O(N) where N is the size of the session's payloads",
+    args: &[SIGN_KEY, Arg::Str(c"token"), Arg::Optional(&NEW_SIGN_KEY)],
     key_flags: 0,
 };
 pub const EXPIRE: Doc = Doc {
@@ -169,6 +178,11 @@ fn zeroed_arg() -> raw::RedisModuleCommandArg {
 fn arg(a: Arg) -> raw::RedisModuleCommandArg {
     let mut out = zeroed_arg();
     let (name, kind) = match a {
+        Arg::Optional(inner) => {
+            let mut out = arg(*inner);
+            out.flags |= raw::REDISMODULE_CMD_ARG_OPTIONAL as c_int;
+            return out;
+        }
         Arg::Str(n) => (
             n,
             raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_STRING,

@@ -1,4 +1,4 @@
-//! Command registration and the guard every handler runs in: redaction of the sign key, the
+//! Command registration and the guard every handler runs in: redaction of the sign keys, the
 //! arity check, counting, and a panic barrier so that no panic reaches Redis.
 
 mod docs;
@@ -12,6 +12,7 @@ mod pdel;
 mod pget;
 mod pgetall;
 mod pset;
+mod renew;
 mod start;
 mod ttl;
 mod verified;
@@ -29,10 +30,20 @@ use docs::Doc;
 
 type Handler = fn(Ctx, Args<'_>) -> Result<c_int, Error>;
 
+/// The fewest and most arguments of a command, its name included.
+type Arity = (c_int, c_int);
+
 /// Everything but the redaction runs inside `catch_unwind`; a caught panic is answered with
 /// `rm::reply_error`, which cannot panic, unless a reply already open was completed while
-/// unwinding.
-fn guard(ctx: Ctx, argv: *mut RStr, argc: c_int, arity: usize, handler: Handler) -> c_int {
+/// unwinding. `secrets`: the positions of the sign keys, hidden from MONITOR and SLOWLOG.
+fn guard(
+    ctx: Ctx,
+    argv: *mut RStr,
+    argc: c_int,
+    arity: Arity,
+    secrets: &[c_int],
+    handler: Handler,
+) -> c_int {
     let result = catch_unwind(AssertUnwindSafe(|| run(ctx, argv, argc, arity, handler)));
     let replied_by_drop = rm::take_replied_by_drop();
     let status = match result {
@@ -44,18 +55,18 @@ fn guard(ctx: Ctx, argv: *mut RStr, argc: c_int, arity: usize, handler: Handler)
     // itself with "(redacted)" (and frees the original), so a handler running after the call
     // would sign and verify with that constant instead of the caller's key. MONITOR and
     // SLOWLOG read the arguments after the command returns, so they still see the redaction.
-    if argc > 1 {
-        rm::redact(ctx, 1);
+    for &pos in secrets.iter().filter(|&&pos| pos < argc) {
+        rm::redact(ctx, pos);
     }
     status
 }
 
-fn run(ctx: Ctx, argv: *mut RStr, argc: c_int, arity: usize, handler: Handler) -> c_int {
-    if argc < 0 || argc as usize != arity || argv.is_null() {
+fn run(ctx: Ctx, argv: *mut RStr, argc: c_int, arity: Arity, handler: Handler) -> c_int {
+    if argc < arity.0 || argc > arity.1 || argv.is_null() {
         return rm::wrong_arity(ctx);
     }
     // SAFETY: Redis passes argc argument strings that live, unchanged, until the command
-    // returns; the guard redacts argv[1] (which replaces it on Valkey) only after `run`.
+    // returns; the guard redacts the sign keys (which replaces them on Valkey) only after `run`.
     let args = unsafe { Args::new(argv, argc as usize) };
     match handler(ctx, args) {
         Ok(status) => status,
@@ -69,14 +80,18 @@ fn run(ctx: Ctx, argv: *mut RStr, argc: c_int, arity: usize, handler: Handler) -
 }
 
 macro_rules! command {
-    ($fn_name:ident, $arity:expr, $handler:path) => {
+    ($fn_name:ident, $min:expr, $max:expr, $secrets:expr, $handler:path) => {
         extern "C" fn $fn_name(ctx: Ctx, argv: *mut RStr, argc: c_int) -> c_int {
-            guard(ctx, argv, argc, $arity, $handler)
+            guard(ctx, argv, argc, ($min, $max), $secrets, $handler)
         }
+    };
+    ($fn_name:ident, $arity:expr, $handler:path) => {
+        command!($fn_name, $arity, $arity, &[1], $handler);
     };
 }
 
-command!(start_cmd, 3, start::run);
+command!(start_cmd, 3, 4, &[1], start::run);
+command!(renew_cmd, 3, 4, &[1, 3], renew::run);
 command!(expire_cmd, 4, expire::run);
 command!(pset_cmd, 5, pset::run);
 command!(pget_cmd, 4, pget::run);
@@ -100,19 +115,28 @@ struct Command {
     /// ACL categories, set where the server can (Redis 7.2+, Valkey); older servers give
     /// module commands none, so ACL rules name them one by one there.
     acl: &'static CStr,
+    /// As COMMAND INFO shows it: -N for N or more arguments (the command name included).
     arity: c_int,
     doc: Doc,
 }
 
-/// The token, argv[2], is the only key of every command but START.
-const COMMANDS: [Command; 8] = [
+/// The token, argv[2], is the only key of every command but START and RENEW.
+const COMMANDS: [Command; 9] = [
     Command {
         name: c"sessiongate.start",
         func: start_cmd,
         acl: c"write fast hash",
         flags: c"write deny-oom fast",
-        arity: 3,
+        arity: -3,
         doc: docs::START,
+    },
+    Command {
+        name: c"sessiongate.renew",
+        func: renew_cmd,
+        acl: c"write hash",
+        flags: c"write deny-oom",
+        arity: -3,
+        doc: docs::RENEW,
     },
     Command {
         name: c"sessiongate.expire",

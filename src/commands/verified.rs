@@ -3,7 +3,7 @@
 
 use crate::args;
 use crate::errors::Error;
-use crate::keycache;
+use crate::keycache::{self, FINGERPRINT_LEN};
 use crate::rm::Ctx;
 use crate::slot;
 use crate::store::{self, Session};
@@ -37,9 +37,29 @@ impl TokenArgs<'_> {
         write: bool,
         field: Option<Str<'_>>,
     ) -> Result<(Session, Option<OwnedStr>), Error> {
-        let fingerprint = keycache::with_sign_key(self.sign_key, |k| {
+        let fingerprint = self.verify()?;
+        self.open_verified(ctx, &fingerprint, write, field)
+    }
+
+    /// Checks the signature; the sign key's fingerprint.
+    pub fn verify(&self) -> Result<[u8; FINGERPRINT_LEN], Error> {
+        keycache::with_sign_key(self.sign_key, |k| {
             token::verify(&k.mac, &self.parsed).map(|()| k.fingerprint)
-        })?;
-        store::open_session(ctx, self.slot, &self.parsed.id, &fingerprint, write, field)
+        })
+    }
+
+    /// Opens the session of a token whose signature `verify` accepted.
+    pub fn open_verified(
+        &self,
+        ctx: Ctx,
+        fingerprint: &[u8; FINGERPRINT_LEN],
+        write: bool,
+        field: Option<Str<'_>>,
+    ) -> Result<(Session, Option<OwnedStr>), Error> {
+        store::open_session(ctx, self.slot, &self.parsed.id, fingerprint, write, field)
+    }
+
+    pub fn slot(&self) -> u16 {
+        self.slot
     }
 }

@@ -236,6 +236,57 @@ impl Cluster {
         });
     }
 
+    /// Every key on every node is found by name (`EXISTS` on that node) and counted by
+    /// `CLUSTER COUNTKEYSINSLOT` in its own slot: none was filed under another slot's table
+    /// (DESIGN §7). Returns the number of keys on the primaries.
+    pub fn assert_keys_filed(&self) -> usize {
+        let mut on_primaries = 0;
+        for n in &self.nodes {
+            let mut c = n.conn();
+            let _: () = cmd("READONLY").query(&mut c).unwrap();
+            let ks = keys(&mut c);
+            if ks.is_empty() {
+                continue;
+            }
+            let mut p = redis::pipe();
+            for k in &ks {
+                // ASKING: a key that arrived in a slot being imported is found too.
+                p.cmd("ASKING").ignore();
+                p.cmd("EXISTS").arg(k).cmd("CLUSTER").arg("KEYSLOT").arg(k);
+            }
+            let found: Vec<(i64, u16)> = p.query(&mut c).unwrap();
+            let mut per_slot: BTreeMap<u16, i64> = BTreeMap::new();
+            for (k, (exists, slot)) in ks.iter().zip(&found) {
+                assert_eq!(
+                    *exists,
+                    1,
+                    "node {}: {} is listed by KEYS but not found by name",
+                    n.port(),
+                    String::from_utf8_lossy(k)
+                );
+                *per_slot.entry(*slot).or_default() += 1;
+            }
+            let mut p = redis::pipe();
+            for slot in per_slot.keys() {
+                p.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(*slot);
+            }
+            let counts: Vec<i64> = p.query(&mut c).unwrap();
+            for ((slot, want), got) in per_slot.iter().zip(counts) {
+                assert_eq!(
+                    got,
+                    *want,
+                    "node {}: CLUSTER COUNTKEYSINSLOT {slot}",
+                    n.port()
+                );
+            }
+            let role: Vec<Value> = cmd("ROLE").query(&mut c).unwrap();
+            if role[0] == Value::BulkString(b"master".to_vec()) {
+                on_primaries += ks.len();
+            }
+        }
+        on_primaries
+    }
+
     /// `redis-cli --cluster check`: exit status 0, all slots covered, no error or warning.
     pub fn check(&self) {
         let out = Command::new(redis_cli())
@@ -277,4 +328,90 @@ pub fn routed(
     token: &[u8],
 ) -> redis::RedisResult<Value> {
     c.route_command(command, by_token(token, SlotAddr::Master))
+}
+
+pub const NO_SESSION: &str = "the session id contained in <token> does not exist";
+pub const TRY_AGAIN: &str =
+    "TRYAGAIN the session's hash slot is being imported and the session has not arrived yet";
+
+/// Migration steps of one slot, as `redis-cli --cluster reshard` does them.
+pub fn begin_migration(slot: u16, from: &Node, to: &Node) {
+    let _: () = cmd("CLUSTER")
+        .arg("SETSLOT")
+        .arg(slot)
+        .arg("IMPORTING")
+        .arg(&from.id)
+        .query(&mut to.conn())
+        .unwrap();
+    let _: () = cmd("CLUSTER")
+        .arg("SETSLOT")
+        .arg(slot)
+        .arg("MIGRATING")
+        .arg(&to.id)
+        .query(&mut from.conn())
+        .unwrap();
+}
+
+pub fn migrate_keys(from: &Node, to: &Node, keys: &[Vec<u8>]) {
+    if keys.is_empty() {
+        return;
+    }
+    let _: String = cmd("MIGRATE")
+        .arg("127.0.0.1")
+        .arg(to.port())
+        .arg("")
+        .arg(0)
+        .arg(10000)
+        .arg("KEYS")
+        .arg(keys)
+        .query(&mut from.conn())
+        .unwrap();
+}
+
+pub fn finish_migration(cluster: &Cluster, slot: u16, from: &Node, to: &Node) {
+    migrate_keys(from, to, &keys_in_slot(from, slot));
+    for n in [to, from].into_iter().chain(
+        cluster
+            .nodes
+            .iter()
+            .filter(|n| n.id != to.id && n.id != from.id),
+    ) {
+        let _: () = cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg("NODE")
+            .arg(&to.id)
+            .query(&mut n.conn())
+            .unwrap();
+    }
+    cluster.wait_owner(slot, to);
+}
+
+pub fn pset(c: &mut ClusterConnection, token: &[u8], name: &str, data: &[u8]) {
+    let v = routed(
+        c,
+        cmd("SESSIONGATE.PSET")
+            .arg(KEY)
+            .arg(token)
+            .arg(name)
+            .arg(data),
+        token,
+    )
+    .unwrap();
+    assert_eq!(v, Value::Okay);
+}
+
+/// How many error replies of this code the node sent (INFO errorstats).
+pub fn error_count(node: &Node, code: &str) -> u64 {
+    let prefix = format!("errorstat_{code}:");
+    node.info("errorstats")
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.split("count=").nth(1)?.trim().parse::<u64>().ok())
+        .sum()
+}
+
+/// Redirections this node answered.
+pub fn redirections(node: &Node) -> u64 {
+    error_count(node, "MOVED") + error_count(node, "ASK")
 }

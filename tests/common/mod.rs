@@ -387,3 +387,43 @@ pub fn token_shape_ok(t: &[u8]) -> bool {
             .iter()
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
 }
+
+/// `SESSIONGATE.START <key> <ttl> <max_lifetime>`: the token of a capped session.
+pub fn start_capped(c: &mut redis::Connection, key: &[u8], ttl: i64, max_lifetime: i64) -> Vec<u8> {
+    cmd("SESSIONGATE.START")
+        .arg(key)
+        .arg(ttl)
+        .arg(max_lifetime)
+        .query(c)
+        .unwrap_or_else(|e| panic!("SESSIONGATE.START with a cap: {e}"))
+}
+
+/// The command `SESSIONGATE.RENEW <key> <token> [<new_key>]`.
+pub fn renew_cmd(key: &[u8], token: &[u8], new_key: Option<&[u8]>) -> redis::Cmd {
+    let mut c = cmd("SESSIONGATE.RENEW");
+    c.arg(key).arg(token);
+    if let Some(k) = new_key {
+        c.arg(k);
+    }
+    c
+}
+
+/// `SESSIONGATE.RENEW <key> <token> [<new_key>]`: the new token.
+pub fn renew(
+    c: &mut redis::Connection,
+    key: &[u8],
+    token: &[u8],
+    new_key: Option<&[u8]>,
+) -> Vec<u8> {
+    renew_cmd(key, token, new_key)
+        .query(c)
+        .unwrap_or_else(|e| panic!("SESSIONGATE.RENEW: {e}"))
+}
+
+/// The 16-byte fingerprint of `key` that a session stores in its field "".
+pub fn fingerprint(key: &[u8]) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    m.update(b"sessiongate key fingerprint");
+    m.finalize().into_bytes()[..16].to_vec()
+}
