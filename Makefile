@@ -14,14 +14,19 @@ build: deps
 	cargo build --release
 
 # Every test, and the local form of every CI job: `check` (the lint job's fmt and clippy, unit
-# and integration tests), `lint-packaging` (the rest of the lint job), the server matrix (the
-# images and matrix-pypi jobs: the test dist run without cargo or sources against each server),
-# then the soak (fuzzing, long run under valgrind).
-test: check lint-packaging test-matrix soak
+# and integration tests), `lint-packaging` (the rest of the lint job), the client tests, the
+# server matrix (the images and matrix-pypi jobs: the test dist run without cargo or sources
+# against each server), then the soak (fuzzing, long run under valgrind).
+test: check lint-packaging test-clients test-matrix soak
 
 # Lint, unit and integration tests against the default redis-server: the quick loop.
 check: deps lint build
 	cargo test --release
+
+# redis-py, ioredis and node-redis on a standalone server, a replica and a cluster, and the
+# example web app end to end (scripts/test-clients.sh; installs the pinned clients).
+test-clients: deps build
+	./scripts/test-clients.sh
 
 # Redis 6.2, 7.0 (Debian), 8.2, Valkey 8.1 and 9.1, each running the test dist (dist/, built by
 # scripts/build-dist.sh) as CI's images job does; REDIS_SERVERS="bin1 bin2" tests others.

