@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Where the time goes: instructions per command under valgrind's callgrind, for native
-# HGET/HSET/EXPIRE/HSET-of-a-fresh-key and SESSIONGATE.PGET/PSET/EXPIRE/START, counted on the
-# same redis-server. Instruction counts do not depend on what else the machine is doing.
+# HGET/HSET/EXPIRE/HSET-of-a-fresh-key, the floor's FLOOR.HGET/HSET/EXPIRE/START (bench/floor)
+# and SESSIONGATE.PGET/PSET/EXPIRE/START, counted on the same redis-server. Instruction counts
+# do not depend on what else the machine is doing.
 #
-#   bench/profile.sh [module.so]       (make bench-profile; about a minute)
+#   bench/profile.sh [module.so [floor.so]]       (make bench-profile; about a minute)
 #
 # Writes bench/out/profile/summary.txt and one callgrind file per command. Caveat: valgrind
 # hides the CPU's SHA extensions, so HMAC-SHA256 runs the portable code here (about 3,300
@@ -12,6 +13,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SO="$(realpath "${1:-$ROOT/target/release/libsessiongate.so}")"
+FLOOR="$(realpath "${2:-$ROOT/target/release/libsessiongate_floor.so}")"
 OUT="${OUT:-$ROOT/bench/out/profile}"
 N=${N:-20000}
 for tool in valgrind callgrind_control callgrind_annotate redis-server redis-benchmark redis-cli; do
@@ -23,7 +25,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 WORK=$(mktemp -d)
 valgrind --tool=callgrind --callgrind-out-file="$OUT/cg" --dump-instr=no \
   redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" \
-  --loadmodule "$SO" >"$OUT/server.log" 2>&1 &
+  --loadmodule "$SO" --loadmodule "$FLOOR" >"$OUT/server.log" 2>&1 &
 VPID=$!
 cleanup() {
   kill "$VPID" 2>/dev/null || true
@@ -42,7 +44,7 @@ cli SESSIONGATE.PSET bench-sign-key "$T" p "$P" >/dev/null
 cli HSET "$K" "" 0123456789abcdef p "$P" >/dev/null
 cli EXPIRE "$K" 100000 >/dev/null
 
-run() { # name command...: zero the counters, run N commands, dump under that name
+run() { # name [-r range] command...: zero the counters, run N commands, dump under that name
   local name=$1
   shift
   callgrind_control -z "$VPID" >/dev/null 2>&1
@@ -50,31 +52,36 @@ run() { # name command...: zero the counters, run N commands, dump under that na
   callgrind_control -d "$name" "$VPID" >/dev/null 2>&1
 }
 run HGET HGET "$K" p
+run FLOOR.HGET FLOOR.HGET "$K" p
 run PGET SESSIONGATE.PGET bench-sign-key "$T" p
 run HSET HSET "$K" p "$P"
+run FLOOR.HSET FLOOR.HSET "$K" p "$P"
 run PSET SESSIONGATE.PSET bench-sign-key "$T" p "$P"
 run EXPIRE EXPIRE "$K" 100000
+run FLOOR.EXPIRE FLOOR.EXPIRE "$K" 100000
 run SG.EXPIRE SESSIONGATE.EXPIRE bench-sign-key "$T" 100000
-run HSET-fresh HSET 'fresh:__rand_int__' "" 0123456789abcdef -r 100000000000
+run HSET-fresh -r 100000000000 HSET 'sessionfrsh:{aaa}:0000__rand_int__' "" 0123456789abcdef
+run FLOOR.START -r 100000000000 FLOOR.START 'sessionflrs:{aaa}:0000__rand_int__' 100000
 run START SESSIONGATE.START bench-sign-key 100000
 cli shutdown nosave >/dev/null 2>&1 || true
 wait "$VPID" 2>/dev/null || true
+dumps() { printf '%s\n' "$OUT"/cg.[0-9]* | sort -V; } # in the order of the runs
 
 {
   echo "Instructions per command (callgrind, $N commands each, redis-benchmark -c 10 -P 16),"
   echo "whole server: network, parsing, command and reply."
   echo
-  printf '%-11s %12s %14s %12s\n' command "instr/cmd" "of it SHA-256" "without SHA"
-  for f in "$OUT"/cg.[0-9]*; do
+  printf '%-12s %12s %14s %12s\n' command "instr/cmd" "of it SHA-256" "without SHA"
+  while IFS= read -r f; do
     name=$(grep -m1 '^desc: Trigger' "$f" | awk '{print $NF}')
     flat=$(callgrind_annotate --auto=no --threshold=100 "$f" 2>/dev/null)
     total=$(echo "$flat" | grep -m1 'PROGRAM TOTALS' | awk '{gsub(",","",$1); print $1}')
     sha=$(echo "$flat" | awk '/sha2::sha256::compress256$/ {gsub(",","",$1); s+=$1} END {print s+0}')
-    printf '%-11s %12d %14d %12d\n' "$name" $((total / N)) $((sha / N)) $(((total - sha) / N))
-  done
-  for f in "$OUT"/cg.[0-9]*; do
+    printf '%-12s %12d %14d %12d\n' "$name" $((total / N)) $((sha / N)) $(((total - sha) / N))
+  done < <(dumps)
+  while IFS= read -r f; do
     name=$(grep -m1 '^desc: Trigger' "$f" | awk '{print $NF}')
-    case $name in PGET | PSET | SG.EXPIRE | START) ;; *) continue ;; esac
+    case $name in FLOOR.* | PGET | PSET | SG.EXPIRE | START) ;; *) continue ;; esac
     echo
     echo "== $name: inclusive instructions per command (largest cost centre of each function)"
     callgrind_annotate --auto=no --inclusive=yes --threshold=100 "$f" 2>/dev/null |
@@ -84,7 +91,7 @@ wait "$VPID" 2>/dev/null || true
         sub(/^.*\.(rs|c|h|S):/, "", fn); sub(/^\?\?\?:/, "", fn)
         if (c > sum[fn] + 0) sum[fn] = c
       } END { for (f in sum) if (sum[f] / n >= 60) printf "%7d  %s\n", sum[f] / n, f }' |
-      grep -E 'RM_|lookupCommandByCString|moduleCreateArgvFromUserFormat|freeClientOriginalArgv|sessiongate::' |
+      grep -E 'RM_|lookupCommandByCString|moduleCreateArgvFromUserFormat|freeClientOriginalArgv|sessiongate(_floor)?::' |
       sort -rn | head -24 || true
-  done
+  done < <(dumps)
 } | tee "$OUT/summary.txt"
