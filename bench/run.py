@@ -820,6 +820,8 @@ def main():
     opt = p.parse_args()
     if opt.render:
         results = json.loads(Path(opt.render).read_text())
+        if results["throughput"] and "PGET/FLOOR.HGET" not in results["throughput"]:
+            sys.exit(f"{opt.render} was written before the floor: rerun `make bench`")
         write_outputs(results, Path(opt.out))
         return
     if opt.quick:
