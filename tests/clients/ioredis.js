@@ -182,7 +182,8 @@ async function cluster() {
 
     // Without the recipe, ioredis sends a module command to a random primary: it works, at the
     // price of a MOVED (and a slot-table refresh) two times in three. RENEW the same way.
-    const sample = [...sessions.keys()].slice(0, 30);
+    // Not the resharded slot's two: renewing one would move it out of that slot.
+    const sample = [...sessions.keys()].filter((t) => calculateSlot(t) !== pairSlot).slice(0, 30);
     before = await harness("counts");
     for (const t of sample)
       sameBytes(await cluster.callBuffer("SESSIONGATE.PGET", KEY, t, "user"), sessions.get(t));
