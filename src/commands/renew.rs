@@ -25,13 +25,14 @@ pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
         }
         None => None,
     };
-    let fingerprint = token.verify()?;
+    let (fingerprint, mac) = token.verify_signer()?;
     cluster::route(ctx, token.slot(), argv.bytes(2))?;
     let (old, _) = token.open_verified(ctx, &fingerprint, true, None)?;
 
-    let sign_key = new_sign_key.unwrap_or(argv.bytes(1));
-    let (mac, new_fingerprint) =
-        keycache::with_sign_key(sign_key, |k| (k.mac.clone(), k.fingerprint));
+    let (mac, new_fingerprint) = match new_sign_key {
+        Some(key) => keycache::with_sign_key(key, |k| (k.mac.clone(), k.fingerprint)),
+        None => (mac, fingerprint),
+    };
     let meta = Meta::new(&new_fingerprint, old.deadline);
     let expire_at = old.expires_at_ms();
     let payloads = old.payloads();

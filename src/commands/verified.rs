@@ -8,7 +8,7 @@ use crate::rm::Ctx;
 use crate::slot;
 use crate::store::{self, Session};
 use crate::strings::{Args, OwnedStr, Str};
-use crate::token::{self, Parsed};
+use crate::token::{self, HmacSha256, Parsed};
 
 pub struct TokenArgs<'a> {
     sign_key: &'a [u8],
@@ -45,6 +45,14 @@ impl TokenArgs<'_> {
     pub fn verify(&self) -> Result<[u8; FINGERPRINT_LEN], Error> {
         keycache::with_sign_key(self.sign_key, |k| {
             token::verify(&k.mac, &self.parsed).map(|()| k.fingerprint)
+        })
+    }
+
+    /// Checks the signature; the sign key's fingerprint and HMAC state, for signing with it
+    /// again without a second cache lookup.
+    pub fn verify_signer(&self) -> Result<([u8; FINGERPRINT_LEN], HmacSha256), Error> {
+        keycache::with_sign_key(self.sign_key, |k| {
+            token::verify(&k.mac, &self.parsed).map(|()| (k.fingerprint, k.mac.clone()))
         })
     }
 
