@@ -75,8 +75,10 @@ dumps() { printf '%s\n' "$OUT"/cg.[0-9]* | sort -V; } # in the order of the runs
   while IFS= read -r f; do
     name=$(grep -m1 '^desc: Trigger' "$f" | awk '{print $NF}')
     flat=$(callgrind_annotate --auto=no --threshold=100 "$f" 2>/dev/null)
-    total=$(echo "$flat" | grep -m1 'PROGRAM TOTALS' | awk '{gsub(",","",$1); print $1}')
-    sha=$(echo "$flat" | awk '/sha2::sha256::compress256$/ {gsub(",","",$1); s+=$1} END {print s+0}')
+    # Here-strings, not pipes from echo: grep -m1 stops reading early, and under pipefail the
+    # writer's SIGPIPE would end the script.
+    total=$(grep -m1 'PROGRAM TOTALS' <<<"$flat" | awk '{gsub(",","",$1); print $1}')
+    sha=$(awk '/sha2::sha256::compress256$/ {gsub(",","",$1); s+=$1} END {print s+0}' <<<"$flat")
     printf '%-12s %12d %14d %12d\n' "$name" $((total / N)) $((sha / N)) $(((total - sha) / N))
   done < <(dumps)
   while IFS= read -r f; do
