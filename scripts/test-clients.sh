@@ -10,6 +10,7 @@
 # (`--clients redis-py --topologies cluster --no-webapp`, ...). The server is redis-server from
 # PATH; REDIS_SERVERS="bin1 bin2" runs everything once per server binary instead.
 set -euo pipefail
+caller=$PWD
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
@@ -35,6 +36,7 @@ fi
 IFS=' :' read -r -a servers <<<"${REDIS_SERVERS:-$(command -v redis-server || echo redis-server)}"
 status=0
 for server in "${servers[@]}"; do
+  case $server in /*) ;; */*) server=$caller/$server ;; esac # a path from where it was called
   REDIS_SERVER="$server" "$VENV/bin/python" tests/clients/run.py "$@" || status=1
 done
 exit "$status"

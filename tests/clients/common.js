@@ -6,6 +6,7 @@ const assert = require("node:assert/strict");
 const fs = require("node:fs");
 const path = require("node:path");
 const readline = require("node:readline");
+const calculateSlot = require("cluster-key-slot");
 
 const CONTRACT = JSON.parse(fs.readFileSync(path.join(__dirname, "contract.json"), "utf8"));
 const KEY = CONTRACT.sign_key;
@@ -178,6 +179,152 @@ async function replicaReads({ primary, replica, primaryWait, Error: ReplyErr }) 
   sameBytes(await primary("SESSIONGATE.PGET", KEY, t, "user"), "alice");
 }
 
+/**
+ * Sessions started round the cluster's primaries (`c.startOn(i, ttl)`), each given a "user"
+ * payload, until two share a slot: the slot `reshard` moves. Returns token → payload, that slot
+ * and its two tokens.
+ */
+async function sessionsUntilTwoShareASlot(c) {
+  const sessions = new Map();
+  const bySlot = new Map();
+  let slot;
+  for (let i = 0; i < 5000 && slot === undefined; i++) {
+    const t = String(await c.startOn(i, "600"));
+    sessions.set(t, t.slice(3, 19));
+    const s = calculateSlot(t);
+    bySlot.set(s, [...(bySlot.get(s) || []), t]);
+    if (bySlot.get(s).length === 2) slot = s;
+  }
+  assert.ok(slot !== undefined);
+  for (const [t, data] of sessions)
+    ok(await c.sg(c.cluster, "SESSIONGATE.PSET", KEY, t, "user", data));
+  return { sessions, slot, inSlot: bySlot.get(slot) };
+}
+
+/**
+ * PGET, TTL and PGETALL of 30 sessions through the replica-first recipe; how many reads there
+ * were and how many of them the replicas and the primaries served (the harness counts them).
+ */
+async function readThroughReplicas(c, sessions) {
+  const before = await harness("reads");
+  const tokens = [...sessions.keys()].slice(0, 30);
+  for (const t of tokens) {
+    const read = (name, ...a) => c.readReplicaFirst(c.cluster, name, KEY, t, ...a);
+    sameBytes(await read("SESSIONGATE.PGET", "user"), sessions.get(t));
+    between(await read("SESSIONGATE.TTL"), 500, 600);
+    assert.deepEqual(payloads(await read("SESSIONGATE.PGETALL")), { user: hex(sessions.get(t)) });
+  }
+  const now = await harness("reads");
+  return {
+    reads: 3 * tokens.length,
+    replicas: now.replicas - before.replicas,
+    primaries: now.primaries - before.primaries,
+  };
+}
+
+/**
+ * Moves `slot` (holding the sessions `inSlot`) to another primary while the client keeps
+ * working. The harness moves one of the two keys and holds the move: the moved session is
+ * served through ASK and the other fails with the client's in-transit error (`c.inTransit`),
+ * never "does not exist"; the other slots carry on; the retry recipe (`c.withRetry`) carries the
+ * session in transit through the rest of the move; a client whose slot table predates the move
+ * (`c.connectStale()`) follows MOVED on RENEW; and every session is still there after.
+ * `c.primaryRead(t, name)` reads a payload from the primary; `c.inTransitNote` says how the
+ * client answered for the session in transit.
+ */
+async function reshard(c, sessions, slot, inSlot) {
+  const { sg, cluster, primaryRead, withRetry } = c;
+  const m = await harness(`migrate ${slot}`);
+  const stale = await c.connectStale();
+  try {
+    say(
+      `slot ${slot}: moving from ${m.source} to ${m.target}, ${m.moved} of ${m.total} moved so far`,
+    );
+    const served = [];
+    const inTransit = [];
+    for (const t of inSlot) {
+      try {
+        sameBytes(await primaryRead(t, "user"), sessions.get(t)); // ASK followed
+        served.push(t);
+      } catch (e) {
+        assert.ok(c.inTransit(e), e.message);
+        inTransit.push(t);
+      }
+    }
+    assert.deepEqual([served.length, inTransit.length], [m.moved, m.total - m.moved]);
+    assert.ok(served.length > 0 && inTransit.length > 0);
+    for (const t of served) {
+      // The source's replica no longer holds it (or sends ASK: Valkey).
+      sameBytes(
+        await c.readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user"),
+        sessions.get(t),
+      );
+    }
+    say(
+      `mid-migration: ${served.length} served through ASK, ${inTransit.length} in transit ` +
+        `${c.inTransitNote}: ok`,
+    );
+
+    let i = 0;
+    for (const t of [...sessions.keys()].filter((t) => !inSlot.includes(t)).slice(0, 60)) {
+      // The other slots carry on meanwhile.
+      ok(await sg(cluster, "SESSIONGATE.EXPIRE", KEY, t, "900"));
+      const fresh = String(await c.startOn(i++, "60"));
+      ok(await sg(cluster, "SESSIONGATE.END", KEY, fresh));
+    }
+
+    // The retry recipe carries a session in transit through the move: its first try gives up
+    // as above, and only then is the move let finish, so the retry is what absorbs it.
+    let tries = 0;
+    let finished;
+    const t0 = Date.now();
+    sameBytes(
+      await withRetry(() => {
+        if (++tries === 2) finished = harness("finish"); // answered once the slot has moved
+        return primaryRead(inTransit[0], "user");
+      }),
+      sessions.get(inTransit[0]),
+    );
+    const waited = (Date.now() - t0) / 1000;
+    assert.ok(tries >= 2 && (await finished).finished);
+    for (const t of inSlot) {
+      sameBytes(await withRetry(() => primaryRead(t, "user")), sessions.get(t));
+      ok(await withRetry(() => sg(cluster, "SESSIONGATE.PSET", KEY, t, "after", "1")));
+      sameBytes(
+        await withRetry(() => c.readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user")),
+        sessions.get(t),
+      );
+    }
+    say(
+      `resharding: the retry recipe carried a session in transit through the move (${tries} tries, ` +
+        `${waited.toFixed(2)} s); every session of the slot served after: ok`,
+    );
+
+    // RENEW through the client that missed the move: it follows the MOVED.
+    const before = await harness("counts");
+    const renewedHere = [];
+    for (const t of inSlot) {
+      const t2 = String(await sg(stale, "SESSIONGATE.RENEW", KEY, t));
+      sessions.set(t2, sessions.get(t));
+      sessions.delete(t);
+      renewedHere.push(t2);
+    }
+    const after = await harness("counts");
+    assert.ok(after.MOVED > before.MOVED, "the stale client was never redirected");
+    say(
+      `RENEW through a client that missed the move: ${after.MOVED - before.MOVED} MOVED, then served: ok`,
+    );
+
+    // Nothing lost: every session answers, with its payloads, through the client.
+    for (const [t, data] of sessions) sameBytes(await primaryRead(t, "user"), data);
+    for (const t of inSlot) await expectError(c.Error, E.no_session, primaryRead(t, "user"));
+    for (const t of renewedHere) sameBytes(await primaryRead(t, "after"), "1");
+    say(`after the move: all ${sessions.size} sessions intact: ok`);
+  } finally {
+    c.close(stale);
+  }
+}
+
 /** Runs `main`, reporting a failure with its stack and a non-zero exit status. */
 function run(main) {
   main().then(
@@ -205,8 +352,11 @@ module.exports = {
   nextAnswer,
   ok,
   payloads,
+  readThroughReplicas,
   replicaReads,
+  reshard,
   run,
   sameBytes,
   say,
+  sessionsUntilTwoShareASlot,
 };

@@ -10,16 +10,16 @@ const {
   E,
   KEY,
   assert,
-  between,
-  expectError,
   harness,
   lifecycle,
   ok,
-  payloads,
+  readThroughReplicas,
   replicaReads,
+  reshard,
   run,
   sameBytes,
   say,
+  sessionsUntilTwoShareASlot,
 } = require("./common");
 
 const { ReplyError } = Redis;
@@ -132,7 +132,6 @@ async function cluster() {
     primaries.map((port) => ({ host: HOST, port })),
     { scaleReads: "slave" }, // read-only commands to replicas: READONLY is sent for us
   );
-  let stale;
   try {
     await connected(cluster);
     const masters = cluster.nodes("master");
@@ -165,25 +164,29 @@ async function cluster() {
         "pipeline routed by the TokenCommand recipe: ok, 0 MOVED, 0 ASK",
     );
 
-    // Sessions on every primary, until two share a slot (that slot is resharded below).
-    const sessions = new Map();
-    const bySlot = new Map();
-    let pairSlot;
-    for (let i = 0; i < 5000 && pairSlot === undefined; i++) {
-      const t = String(await masters[i % 3].call("SESSIONGATE.START", KEY, "600"));
-      sessions.set(t, t.slice(3, 19));
-      const slot = calculateSlot(t);
-      bySlot.set(slot, [...(bySlot.get(slot) || []), t]);
-      if (bySlot.get(slot).length === 2) pairSlot = slot;
-    }
-    assert.ok(pairSlot !== undefined);
-    for (const [t, data] of sessions)
-      ok(await sg(cluster, "SESSIONGATE.PSET", KEY, t, "user", data));
+    const c = {
+      cluster,
+      sg,
+      readReplicaFirst,
+      withRetry,
+      startOn: (i, ttl) => masters[i % 3].call("SESSIONGATE.START", KEY, ttl),
+      primaryRead: (t, name) =>
+        cluster.sendCommand(
+          new TokenCommand("SESSIONGATE.PGET", [KEY, t, name], { replyEncoding: null }),
+        ),
+      inTransit: (e) => IN_TRANSIT.test(e.message),
+      inTransitNote: "gave up with 'Too many Cluster redirections' after ioredis' own retries",
+      connectStale: () =>
+        connected(new Redis.Cluster(primaries.map((port) => ({ host: HOST, port })))),
+      close: (client) => client.disconnect(),
+      Error: ReplyError,
+    };
+    const { sessions, slot, inSlot } = await sessionsUntilTwoShareASlot(c);
 
     // Without the recipe, ioredis sends a module command to a random primary: it works, at the
     // price of a MOVED (and a slot-table refresh) two times in three. RENEW the same way.
     // Not the resharded slot's two: renewing one would move it out of that slot.
-    const sample = [...sessions.keys()].filter((t) => calculateSlot(t) !== pairSlot).slice(0, 30);
+    const sample = [...sessions.keys()].filter((t) => calculateSlot(t) !== slot).slice(0, 30);
     before = await harness("counts");
     for (const t of sample)
       sameBytes(await cluster.callBuffer("SESSIONGATE.PGET", KEY, t, "user"), sessions.get(t));
@@ -206,120 +209,13 @@ async function cluster() {
 
     // A replica read that must see a write waits for it on the primary first.
     for (const m of masters) assert.equal(Number(await m.call("WAIT", "1", "5000")), 1);
-    const reads = await harness("reads");
-    const tokens = [...sessions.keys()].slice(0, 30);
-    for (const t of tokens) {
-      sameBytes(
-        await readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user"),
-        sessions.get(t),
-      );
-      between(await readReplicaFirst(cluster, "SESSIONGATE.TTL", KEY, t), 500, 600);
-      assert.deepEqual(payloads(await readReplicaFirst(cluster, "SESSIONGATE.PGETALL", KEY, t)), {
-        user: Buffer.from(sessions.get(t)).toString("hex"),
-      });
-    }
-    const now = await harness("reads");
-    assert.equal(now.replicas - reads.replicas, 3 * tokens.length);
-    assert.equal(now.primaries, reads.primaries);
-    say(
-      `${sessions.size} sessions; ${3 * tokens.length} reads served by replicas (scaleReads): ok`,
-    );
+    const reads = await readThroughReplicas(c, sessions);
+    assert.deepEqual([reads.replicas, reads.primaries], [reads.reads, 0]);
+    say(`${sessions.size} sessions; ${reads.reads} reads served by replicas (scaleReads): ok`);
 
-    // Reshard the slot holding two sessions while the client keeps working.
-    const inSlot = bySlot.get(pairSlot);
-    const m = await harness(`migrate ${pairSlot}`);
-    stale = await connected(new Redis.Cluster(primaries.map((port) => ({ host: HOST, port }))));
-    say(
-      `slot ${pairSlot}: moving from ${m.source} to ${m.target}, ${m.moved} of ${m.total} moved so far`,
-    );
-    const primaryRead = (t, name) =>
-      cluster.sendCommand(
-        new TokenCommand("SESSIONGATE.PGET", [KEY, t, name], { replyEncoding: null }),
-      );
-    const served = [];
-    const inTransit = [];
-    for (const t of inSlot) {
-      try {
-        sameBytes(await primaryRead(t, "user"), sessions.get(t)); // ASK followed
-        served.push(t);
-      } catch (e) {
-        assert.match(e.message, IN_TRANSIT);
-        assert.doesNotMatch(e.message, /does not exist/);
-        inTransit.push(t);
-      }
-    }
-    assert.deepEqual([served.length, inTransit.length], [m.moved, m.total - m.moved]);
-    assert.ok(served.length > 0 && inTransit.length > 0);
-    for (const t of served) {
-      // The source's replica no longer holds it (or sends ASK: Valkey).
-      sameBytes(
-        await readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user"),
-        sessions.get(t),
-      );
-    }
-    say(
-      `mid-migration: ${served.length} served through ASK, ${inTransit.length} in transit gave up with ` +
-        "'Too many Cluster redirections' after ioredis' own retries: ok",
-    );
-
-    let i = 0;
-    for (const t of [...sessions.keys()].filter((t) => !inSlot.includes(t)).slice(0, 60)) {
-      // The other slots carry on meanwhile.
-      ok(await sg(cluster, "SESSIONGATE.EXPIRE", KEY, t, "900"));
-      const fresh = String(await masters[i++ % 3].call("SESSIONGATE.START", KEY, "60"));
-      ok(await sg(cluster, "SESSIONGATE.END", KEY, fresh));
-    }
-
-    // The retry recipe carries a session in transit through the move: its first try gives up
-    // as above, and only then is the move let finish, so the retry is what absorbs it.
-    let tries = 0;
-    let finished;
-    const t0 = Date.now();
-    sameBytes(
-      await withRetry(() => {
-        if (++tries === 2) finished = harness("finish"); // answered once the slot has moved
-        return primaryRead(inTransit[0], "user");
-      }),
-      sessions.get(inTransit[0]),
-    );
-    const waited = (Date.now() - t0) / 1000;
-    assert.ok(tries >= 2 && (await finished).finished);
-    for (const t of inSlot) {
-      sameBytes(await withRetry(() => primaryRead(t, "user")), sessions.get(t));
-      ok(await withRetry(() => sg(cluster, "SESSIONGATE.PSET", KEY, t, "after", "1")));
-      sameBytes(
-        await withRetry(() => readReplicaFirst(cluster, "SESSIONGATE.PGET", KEY, t, "user")),
-        sessions.get(t),
-      );
-    }
-    say(
-      `resharding: the retry recipe carried a session in transit through the move (${tries} tries, ` +
-        `${waited.toFixed(2)} s); every session of the slot served after: ok`,
-    );
-
-    // RENEW through a client whose slot table predates the move: ioredis follows the MOVED.
-    before = await harness("counts");
-    const renewedHere = [];
-    for (const t of inSlot) {
-      const t2 = String(await sg(stale, "SESSIONGATE.RENEW", KEY, t));
-      sessions.set(t2, sessions.get(t));
-      sessions.delete(t);
-      renewedHere.push(t2);
-    }
-    after = await harness("counts");
-    assert.ok(after.MOVED > before.MOVED, "the stale client was never redirected");
-    say(
-      `RENEW through a client that missed the move: ${after.MOVED - before.MOVED} MOVED, then served: ok`,
-    );
-
-    // Nothing lost: every session answers, with its payloads, through the client.
-    for (const [t, data] of sessions) sameBytes(await primaryRead(t, "user"), data);
-    for (const t of inSlot) await expectError(ReplyError, E.no_session, primaryRead(t, "user"));
-    for (const t of renewedHere) sameBytes(await primaryRead(t, "after"), "1");
-    say(`after the move: all ${sessions.size} sessions intact: ok`);
+    await reshard(c, sessions, slot, inSlot);
   } finally {
     cluster.disconnect();
-    if (stale) stale.disconnect();
   }
 }
 
