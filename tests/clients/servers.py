@@ -133,21 +133,18 @@ class Server:
             preexec_fn=die_with_parent,
         )
         try:
-            deadline = time.monotonic() + WAIT
-            while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"server exited at start; log:\n{self.log_text()}")
-                try:
-                    if self.conn().ping():
-                        break
-                except redis.ConnectionError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"server not ready after {WAIT} s; log:\n{self.log_text()}")
-                time.sleep(0.02)
+            try:
+                wait_until(f"the server on port {self.port}", self.answers_at_start)
+            except TimeoutError as e:
+                raise RuntimeError(f"{e}; log:\n{self.log_text()}") from None
         except BaseException:
             self.stop()
             raise
+
+    def answers_at_start(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"server exited at start; log:\n{self.log_text()}")
+        return self.conn().ping()
 
     def log_text(self):
         try:
