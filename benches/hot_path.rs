@@ -10,10 +10,10 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use hmac::Mac;
 use sessiongate::keycache::{self, Cache, SignKey};
+use sessiongate::mac::SignState;
 use sessiongate::slot;
-use sessiongate::token::{self, HmacSha256};
+use sessiongate::token;
 
 const BATCHES: usize = 25;
 const BATCH_TIME: Duration = Duration::from_millis(20);
@@ -61,7 +61,7 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let key = b"bench-sign-key";
-    let mac = HmacSha256::new_from_slice(key).unwrap();
+    let mac = SignState::new(key);
     let id = *b"AbCdEfGh12345678";
     let tok = token::format(&id, &token::sign(&mac, &id));
     let parsed = token::parse(&tok).unwrap();
@@ -106,6 +106,9 @@ fn main() {
     });
     bench(&filter, "keycache::with_sign_key (hit)", || {
         black_box(keycache::with_sign_key(black_box(key), |k| k.fingerprint));
+    });
+    bench(&filter, "keycache::sign_key (hit, held)", || {
+        black_box(keycache::sign_key(black_box(key)).fingerprint);
     });
     let other = b"another-sign-key";
     let mut flip = false;

@@ -1,223 +1,92 @@
-//! What a Redis Cluster node needs beyond a standalone server.
+//! What a Redis Cluster node needs beyond a standalone server: the node's view of the slots
+//! (topology.rs), kept in a cache, and the server's own answer for one slot (the probe).
 //!
-//! The module API of Redis 7.0 has no call for "does this node serve slot N", so the node's own
-//! slots are learned from `CLUSTER NODES` (its `myself` line also shows the slots being imported
-//! and migrated) and kept in a cache:
-//!
-//! - START draws ids until the token's slot is in the cache's *stable* set (owned, not
-//!   migrating away), then lets the server confirm that one slot with a keyed internal call
-//!   (`RedisModule_Call` refuses a key the node would redirect: a slot it lost, or a migrating
-//!   one). A refusal refreshes the cache at once and drawing goes on, so a stale cache never
-//!   creates a session in a slot that is not this node's. The cache is otherwise refreshed when
-//!   it is older than [`REFRESH_MS`] (so newly gained slots are used within that time) and
-//!   whenever it holds no slot (so a node that just gained its first slots uses them at once).
-//! - A miss (no session under the token) is answered `-TRYAGAIN` when the slot is being
-//!   imported here (or migrated away), since the session may only be in transit. That costs a
-//!   `CLUSTER NODES` call, paid only on a miss in a slot the fresh cache does not already show
-//!   as served here.
+//! - The probe: `SETRANGE sessiongate:{<tag>} 0 ""` through `RedisModule_Call`, `<tag>` the
+//!   slot's tag. The server checks a called command's key as it checks a client's (and copies
+//!   the client's ASKING), so the call is refused for a slot it would redirect, and fails with
+//!   ENETDOWN or EROFS when the cluster is down. The name carries no secret (never a token),
+//!   is never a session, and the command never changes anything: a write on a missing key
+//!   (and SETRANGE of nothing changes no key that exists) fires no keyspace event, counts no
+//!   keyspace miss and enters no client-tracking table (only read commands do), and is not
+//!   propagated. It shows in MONITOR, SLOWLOG and `INFO commandstats` as what it is.
+//! - The cache is trusted while it is younger than `cluster-cache-ms` (1 s by default),
+//!   importing and migrating slots included, and read again (`CLUSTER NODES`, and `CLUSTER
+//!   SHARDS` for the endpoints) when it is older, or when the server contradicts it: a probe
+//!   refused for a slot it lists as stable, or a command that ran here for a slot it says this
+//!   node has nothing to do with. Those re-reads are at most one per `MIN_GAP_MS`; in between,
+//!   a contradiction is answered `-TRYAGAIN`, which cluster clients retry.
+//! - START draws ids until the token's slot is in the cache's stable set and the probe passes;
+//!   a refused slot leaves the cache at once.
 //! - RENEW declares no key (it writes a key of another slot than its token's, see DESIGN §7), so
-//!   Redis does not route it: the module does, as Redis would have. The server confirms the
-//!   token's slot with the same internal call as START; when it refuses, the fresh `CLUSTER
-//!   NODES` tells a slot in transit (then the session is looked up, `-TRYAGAIN` if missing) from
-//!   one served elsewhere (`-MOVED <slot> <ip>:<port>` of its primary, from the other lines).
+//!   Redis does not route it: the module does, as Redis routes a command whose key is the token
+//!   (`View::route`), and answers a missing session as Redis would (`View::missing`): ASK from a
+//!   migrating source, TRYAGAIN on the importing node, MOVED to the owner.
 //! - Valkey 9's atomic slot migration (`CLUSTER MIGRATESLOTS`) marks no slot as importing or
 //!   migrating: the target holds a slot's keys before it owns the slot, but the server redirects
 //!   the slot's commands until the hand-over and the slot is not in `stable` until then, so
 //!   START never draws it and no token command of it reaches the module there (RENEW of it
 //!   there answers `MOVED` to the source, which still serves it).
 //!
-//! Outside cluster mode none of this runs: one flags check per START or miss.
+//! Outside cluster mode none of this runs: one flags check per START, RENEW or miss.
 
-use std::ffi::c_int;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::ffi::{c_int, c_void};
+use std::sync::{Mutex, PoisonError};
 
 use redis_module::raw;
 
+use crate::config;
 use crate::errors::Error;
 use crate::rm::{self, Ctx};
-use crate::slot::SLOTS;
+use crate::slot;
+use crate::topology::{self, Decision, Probe, Reply, View};
 
-/// The longest time START relies on the cache before reading `CLUSTER NODES` again.
-pub const REFRESH_MS: i64 = 1000;
+/// The fewest milliseconds between two reads of the topology that the server's contradictions
+/// ask for (the cache's age asks for one every `cluster-cache-ms`).
+const MIN_GAP_MS: i64 = 100;
 
-/// How many server refusals of cache-approved slots one START tolerates after refreshing
-/// the cache before it gives up (only a cluster that is down refuses that often).
+/// How many server refusals of cache-approved slots one START tolerates before it gives up
+/// (only a cluster in a state its own `CLUSTER NODES` does not show refuses that often).
 const MAX_REFUSALS: u32 = 8;
 
-const WORDS: usize = SLOTS / 64;
-
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct SlotSet([u64; WORDS]);
-
-impl SlotSet {
-    pub fn new() -> SlotSet {
-        SlotSet([0; WORDS])
-    }
-
-    pub fn insert(&mut self, slot: u16) {
-        let s = slot as usize;
-        if s < SLOTS {
-            self.0[s / 64] |= 1 << (s % 64);
-        }
-    }
-
-    pub fn remove(&mut self, slot: u16) {
-        let s = slot as usize;
-        if s < SLOTS {
-            self.0[s / 64] &= !(1 << (s % 64));
-        }
-    }
-
-    pub fn contains(&self, slot: u16) -> bool {
-        let s = slot as usize;
-        s < SLOTS && self.0[s / 64] & (1 << (s % 64)) != 0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.iter().all(|w| *w == 0)
-    }
-
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.0.iter().map(|w| w.count_ones() as usize).sum()
-    }
-}
-
-impl Default for SlotSet {
-    fn default() -> Self {
-        SlotSet::new()
-    }
-}
-
-/// This node's view of the slots, from `CLUSTER NODES`: its own (the `myself` line) and, for
-/// redirections, which primary serves each of the others.
-#[derive(Clone, PartialEq, Eq, Debug, Default)]
-pub struct MySlots {
-    /// Owned and not migrating away: START may create sessions there.
-    pub stable: SlotSet,
-    /// Owned and being migrated to another node.
-    pub migrating: SlotSet,
-    /// Being imported from another node.
-    pub importing: SlotSet,
-    /// Slot ranges (first, last) served by other primaries, with their client address.
-    pub elsewhere: Vec<(u16, u16, SocketAddr)>,
-}
-
-impl MySlots {
-    /// The address of the other primary serving `slot`, if one does.
-    pub fn owner(&self, slot: u16) -> Option<SocketAddr> {
-        self.elsewhere
-            .iter()
-            .find(|(first, last, _)| (*first..=*last).contains(&slot))
-            .map(|(_, _, addr)| *addr)
-    }
-
-    fn in_transit(&self, slot: u16) -> bool {
-        self.migrating.contains(slot) || self.importing.contains(slot)
-    }
-}
-
-/// Parses the text of `CLUSTER NODES`; `None` when no line is flagged `myself`.
-///
-/// A line is `<id> <addr> <flags> <master> <ping> <pong> <epoch> <link> <slot>...`, where a
-/// slot is `N`, `N-M`, `[N->-<id>]` (migrating to) or `[N-<-<id>]` (importing from), and
-/// `<addr>` is `<ip>:<port>@<bus port>[,<hostname>]`. Anything malformed is skipped, never
-/// trusted.
-pub fn parse_nodes(text: &[u8]) -> Option<MySlots> {
-    let mut view = MySlots::default();
-    let mut found_myself = false;
-    for line in text.split(|&b| b == b'\n') {
-        let mut fields = line
-            .split(|&b| b == b' ')
-            .map(|f| f.strip_suffix(b"\r").unwrap_or(f));
-        let (Some(_id), Some(addr), Some(flags)) = (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        let slots = fields.skip(5);
-        if flags.split(|&b| b == b',').any(|f| f == b"myself") {
-            found_myself = true;
-            parse_my_slots(slots, &mut view);
-        } else if let Some(addr) = parse_addr(addr) {
-            for field in slots {
-                if let Some((a, b)) = parse_range(field) {
-                    view.elsewhere.push((a, b, addr));
-                }
-            }
-        }
-    }
-    found_myself.then_some(view)
-}
-
-fn parse_my_slots<'a>(fields: impl Iterator<Item = &'a [u8]>, view: &mut MySlots) {
-    let mut owned = SlotSet::new();
-    for field in fields {
-        if let Some(inner) = field.strip_prefix(b"[").and_then(|f| f.strip_suffix(b"]")) {
-            if let Some((slot, _)) = split_once(inner, b"->-") {
-                if let Some(s) = parse_slot(slot) {
-                    view.migrating.insert(s);
-                }
-            } else if let Some((slot, _)) = split_once(inner, b"-<-") {
-                if let Some(s) = parse_slot(slot) {
-                    view.importing.insert(s);
-                }
-            }
-        } else if let Some((a, b)) = parse_range(field) {
-            for s in a..=b {
-                owned.insert(s);
-            }
-        }
-    }
-    for (w, m) in owned.0.iter_mut().zip(view.migrating.0.iter()) {
-        *w &= !m;
-    }
-    view.stable = owned;
-}
-
-/// `N` or `N-M` (N ≤ M) as an inclusive range.
-fn parse_range(field: &[u8]) -> Option<(u16, u16)> {
-    match split_once(field, b"-") {
-        Some((a, b)) => {
-            let (a, b) = (parse_slot(a)?, parse_slot(b)?);
-            (a <= b).then_some((a, b))
-        }
-        None => parse_slot(field).map(|s| (s, s)),
-    }
-}
-
-/// The client address of `<ip>:<port>@<bus port>[,<hostname>]`.
-fn parse_addr(field: &[u8]) -> Option<SocketAddr> {
-    let ip_port = field.split(|&b| b == b'@').next()?;
-    let at = ip_port.iter().rposition(|&b| b == b':')?;
-    let ip: IpAddr = std::str::from_utf8(&ip_port[..at]).ok()?.parse().ok()?;
-    let port: u16 = std::str::from_utf8(&ip_port[at + 1..]).ok()?.parse().ok()?;
-    (port != 0).then_some(SocketAddr::new(ip, port))
-}
-
-fn split_once<'a>(s: &'a [u8], sep: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
-    let at = s.windows(sep.len()).position(|w| w == sep)?;
-    Some((&s[..at], &s[at + sep.len()..]))
-}
-
-fn parse_slot(s: &[u8]) -> Option<u16> {
-    if s.is_empty() || s.len() > 5 || !s.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let n = s.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
-    (n < SLOTS as u32).then_some(n as u16)
-}
+/// How deep a `CLUSTER SHARDS` reply is read (shards, shard, nodes, node, value).
+const MAX_REPLY_DEPTH: usize = 6;
 
 struct Cache {
-    slots: MySlots,
+    view: View,
     at_ms: i64,
+    /// When a contradiction last had the topology read.
+    contradicted_ms: i64,
 }
 
 static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
 
-fn with_cache<T>(f: impl FnOnce(&mut Option<Cache>) -> T) -> T {
-    let mut guard = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-    f(&mut guard)
+/// Runs `f` on the cached view (an empty one if none was read yet). Never calls Redis while
+/// the lock is held.
+fn with_view<T>(f: impl FnOnce(&mut View) -> T) -> T {
+    let mut guard = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    let cache = guard.get_or_insert_with(|| Cache {
+        view: View::default(),
+        at_ms: i64::MIN,
+        contradicted_ms: i64::MIN,
+    });
+    f(&mut cache.view)
+}
+
+/// Milliseconds since the topology was read, and since a contradiction last had it read.
+fn cache_ages_ms(now: i64) -> (i64, i64) {
+    let guard = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    guard.as_ref().map_or((i64::MAX, i64::MAX), |c| {
+        (
+            now.saturating_sub(c.at_ms),
+            now.saturating_sub(c.contradicted_ms),
+        )
+    })
+}
+
+/// Empties the cache (the module is being unloaded).
+pub fn clear() {
+    let taken = CACHE.lock().unwrap_or_else(PoisonError::into_inner).take();
+    drop(taken);
 }
 
 fn flags(ctx: Ctx) -> c_int {
@@ -229,175 +98,292 @@ fn in_cluster(ctx: Ctx) -> bool {
     flags(ctx) & raw::REDISMODULE_CTX_FLAGS_CLUSTER as c_int != 0
 }
 
-/// The text of `CLUSTER NODES`, read through the server.
-fn cluster_nodes(ctx: Ctx) -> Option<Vec<u8>> {
-    // SAFETY: a variadic call whose format "c" matches the one C-string argument; the reply
-    // is freed once, after its bytes are copied.
+/// A primary in cluster mode (a replica serves reads of its primary's slots and shows none of
+/// its own).
+fn cluster_primary(ctx: Ctx) -> bool {
+    let f = flags(ctx);
+    f & raw::REDISMODULE_CTX_FLAGS_CLUSTER as c_int != 0
+        && f & raw::REDISMODULE_CTX_FLAGS_SLAVE as c_int == 0
+}
+
+/// Whether the calling client is connected over TLS (redirections name the TLS port then).
+fn client_tls(ctx: Ctx) -> bool {
+    // SAFETY: reads function pointers set once at load; the info struct is ours, its version
+    // set as the API asks.
     unsafe {
-        let call = raw::RedisModule_Call?;
-        let reply = call(ctx, c"CLUSTER".as_ptr(), c"c".as_ptr(), c"NODES".as_ptr());
-        if reply.is_null() {
-            return None;
+        let (Some(id_of), Some(info_of)) = (
+            raw::RedisModule_GetClientId,
+            raw::RedisModule_GetClientInfoById,
+        ) else {
+            return false;
+        };
+        let id = id_of(ctx);
+        if id == 0 {
+            return false;
         }
-        let mut len = 0usize;
-        let ptr =
-            raw::RedisModule_CallReplyStringPtr.map_or(std::ptr::null(), |f| f(reply, &mut len));
-        let text =
-            (!ptr.is_null()).then(|| std::slice::from_raw_parts(ptr.cast::<u8>(), len).to_vec());
-        if let Some(free) = raw::RedisModule_FreeCallReply {
-            free(reply);
-        }
-        text
+        let mut info: raw::RedisModuleClientInfo = std::mem::zeroed();
+        info.version = raw::REDISMODULE_CLIENTINFO_VERSION as u64;
+        info_of(
+            &mut info as *mut raw::RedisModuleClientInfo as *mut c_void,
+            id,
+        ) == rm::OK
+            && info.flags & raw::REDISMODULE_CLIENTINFO_FLAG_SSL as u64 != 0
     }
 }
 
-/// Reads the node's slots from the server and stores them in the cache.
-fn refresh(ctx: Ctx) -> MySlots {
-    let slots = cluster_nodes(ctx)
-        .and_then(|t| parse_nodes(&t))
-        .unwrap_or_default();
-    with_cache(|c| {
-        *c = Some(Cache {
-            slots: slots.clone(),
-            at_ms: rm::milliseconds(),
-        })
-    });
-    slots
+/// Runs a command without arguments but its subcommand, returning its reply converted.
+fn call_cluster(ctx: Ctx, subcommand: &std::ffi::CStr) -> Option<Reply> {
+    // SAFETY: a variadic call whose format "c" matches the one C-string argument; the reply is
+    // read, then freed once.
+    unsafe {
+        let call = raw::RedisModule_Call?;
+        let reply = call(ctx, c"CLUSTER".as_ptr(), c"c".as_ptr(), subcommand.as_ptr());
+        if reply.is_null() {
+            return None;
+        }
+        let converted = convert(reply, 0);
+        if let Some(free) = raw::RedisModule_FreeCallReply {
+            free(reply);
+        }
+        Some(converted)
+    }
 }
 
-/// Whether the server would run a command on `key` here (it refuses keys it would redirect).
-fn server_accepts_key(ctx: Ctx, key: &[u8]) -> bool {
-    // SAFETY: format "b" takes a buffer and its length; the reply is freed at once.
+/// The reply as the view's parsers take it.
+///
+/// # Safety
+///
+/// `reply` must be a live call reply (or one of its elements).
+unsafe fn convert(reply: *mut raw::RedisModuleCallReply, depth: usize) -> Reply {
+    // SAFETY: the caller's promise; elements live as long as the reply they belong to.
+    unsafe {
+        let (Some(kind), Some(len), Some(element), Some(string), Some(integer)) = (
+            raw::RedisModule_CallReplyType,
+            raw::RedisModule_CallReplyLength,
+            raw::RedisModule_CallReplyArrayElement,
+            raw::RedisModule_CallReplyStringPtr,
+            raw::RedisModule_CallReplyInteger,
+        ) else {
+            return Reply::Other;
+        };
+        match kind(reply) as isize {
+            raw::REDISMODULE_REPLY_STRING => {
+                let mut n = 0usize;
+                let p = string(reply, &mut n);
+                if p.is_null() {
+                    return Reply::Bulk(vec![]);
+                }
+                Reply::Bulk(std::slice::from_raw_parts(p.cast::<u8>(), n).to_vec())
+            }
+            raw::REDISMODULE_REPLY_INTEGER => Reply::Int(integer(reply)),
+            raw::REDISMODULE_REPLY_ARRAY if depth < MAX_REPLY_DEPTH => Reply::Array(
+                (0..len(reply))
+                    .map(|i| convert(element(reply, i), depth + 1))
+                    .collect(),
+            ),
+            _ => Reply::Other,
+        }
+    }
+}
+
+/// Reads the topology from the server and caches it.
+fn refresh(ctx: Ctx, contradicted: bool) {
+    let mut view = match call_cluster(ctx, c"NODES") {
+        Some(Reply::Bulk(text)) => topology::parse_nodes(&text).unwrap_or_default(),
+        _ => View::default(),
+    };
+    if let Some(shards) = call_cluster(ctx, c"SHARDS") {
+        view.apply_shards(&topology::parse_shards(&shards));
+    }
+    let now = rm::milliseconds();
+    let mut guard = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    let contradicted_ms = match (&*guard, contradicted) {
+        (_, true) => now,
+        (Some(c), false) => c.contradicted_ms,
+        (None, false) => i64::MIN,
+    };
+    *guard = Some(Cache {
+        view,
+        at_ms: now,
+        contradicted_ms,
+    });
+}
+
+/// Reads the topology again if the cache is older than `cluster-cache-ms`.
+fn refresh_if_old(ctx: Ctx) {
+    if cache_ages_ms(rm::milliseconds()).0 >= config::cluster_cache_ms() as i64 {
+        refresh(ctx, false);
+    }
+}
+
+/// Reads the topology again because the server contradicted the cache, unless a contradiction
+/// already did less than `MIN_GAP_MS` ago; whether it did.
+fn refresh_on_contradiction(ctx: Ctx) -> bool {
+    if cache_ages_ms(rm::milliseconds()).1 < MIN_GAP_MS {
+        return false;
+    }
+    refresh(ctx, true);
+    true
+}
+
+/// What the server answers for a write on the slot's probe name (see the module docs).
+fn probe(ctx: Ctx, slot: u16) -> Probe {
+    let mut key = [0u8; slot::MAX_PROBE_KEY_LEN];
+    let len = slot::probe_key(slot, &mut key);
+    // SAFETY: format "bcc": a buffer and its length, then two C strings; the reply is freed
+    // once. errno is read right after the call, before anything else can change it.
     unsafe {
         let Some(call) = raw::RedisModule_Call else {
-            return true;
+            return Probe::Served;
         };
         let reply = call(
             ctx,
-            c"EXISTS".as_ptr(),
-            c"b".as_ptr(),
+            c"SETRANGE".as_ptr(),
+            c"bcc".as_ptr(),
             key.as_ptr(),
-            key.len(),
+            len,
+            c"0".as_ptr(),
+            c"".as_ptr(),
         );
         if reply.is_null() {
-            return false;
+            return match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::ENETDOWN) => Probe::Down,
+                Some(libc::EROFS) => Probe::DownReadOnly,
+                _ => Probe::Refused,
+            };
         }
         if let Some(free) = raw::RedisModule_FreeCallReply {
             free(reply);
         }
-        true
+        Probe::Served
     }
 }
 
 /// The slots START may use, for the duration of one START.
 pub enum SlotFilter {
     Standalone,
-    Cluster {
-        stable: Box<SlotSet>,
-        refreshed: bool,
-        refusals: u32,
-    },
+    Cluster { refusals: u32 },
 }
 
 impl SlotFilter {
-    /// Standalone: every slot. Cluster: this node's stable slots, from a cache no older than
-    /// [`REFRESH_MS`]; `NoSlots` when it serves none.
+    /// Standalone: every slot. Cluster: this node's stable slots; `NoSlots` when it serves none.
     pub fn new(ctx: Ctx) -> Result<SlotFilter, Error> {
         if !in_cluster(ctx) {
             return Ok(SlotFilter::Standalone);
         }
-        let now = rm::milliseconds();
-        let cached = with_cache(|c| match c {
-            Some(c) if now - c.at_ms < REFRESH_MS && !c.slots.stable.is_empty() => {
-                Some(c.slots.stable.clone())
-            }
-            _ => None,
-        });
-        let (stable, refreshed) = match cached {
-            Some(s) => (s, false),
-            None => (refresh(ctx).stable, true),
-        };
-        if stable.is_empty() {
+        refresh_if_old(ctx);
+        // A node that serves no slot may just have gained its first: read again (at most once
+        // per MIN_GAP_MS).
+        if with_view(|v| v.stable.is_empty())
+            && (!refresh_on_contradiction(ctx) || with_view(|v| v.stable.is_empty()))
+        {
             return Err(Error::NoSlots);
         }
-        Ok(SlotFilter::Cluster {
-            stable: Box::new(stable),
-            refreshed,
-            refusals: 0,
-        })
+        Ok(SlotFilter::Cluster { refusals: 0 })
     }
 
-    /// Whether START may hand out `token`, whose slot is `slot`, on this node.
-    pub fn accepts(&mut self, ctx: Ctx, slot: u16, token: &[u8]) -> Result<bool, Error> {
-        let SlotFilter::Cluster {
-            stable,
-            refreshed,
-            refusals,
-        } = self
-        else {
+    /// Whether START may hand out a token of `slot` on this node.
+    pub fn accepts(&mut self, ctx: Ctx, slot: u16) -> Result<bool, Error> {
+        let SlotFilter::Cluster { refusals } = self else {
             return Ok(true);
         };
-        if !stable.contains(slot) {
+        if !with_view(|v| v.stable.contains(slot)) {
             return Ok(false);
         }
-        if server_accepts_key(ctx, token) {
-            return Ok(true);
-        }
-        // The cache said yes and the server said no: the cache is stale (or the cluster down).
-        if !*refreshed {
-            *refreshed = true;
-            **stable = refresh(ctx).stable;
-            if stable.is_empty() {
-                return Err(Error::NoSlots);
+        match probe(ctx, slot) {
+            Probe::Served => Ok(true),
+            Probe::Down => Err(Error::ClusterDown),
+            Probe::DownReadOnly => Err(Error::ClusterDownReadOnly),
+            Probe::Refused => {
+                // The cache is wrong about this slot: it leaves the cache at once (no call),
+                // and the topology is read again when allowed.
+                with_view(|v| v.stable.remove(slot));
+                refresh_on_contradiction(ctx);
+                *refusals += 1;
+                if *refusals > MAX_REFUSALS {
+                    return Err(Error::ClusterDown);
+                }
+                if with_view(|v| v.stable.is_empty()) {
+                    return Err(Error::NoSlots);
+                }
+                Ok(false)
             }
-            return Ok(false);
         }
-        stable.remove(slot);
-        *refusals += 1;
-        if *refusals > MAX_REFUSALS || stable.is_empty() {
-            return Err(Error::ClusterDown);
-        }
-        Ok(false)
     }
 }
 
-/// The error for a token whose session is not here.
+/// A decision on the cache (read again first when old), made once more on a fresh read when
+/// the server contradicts the cache.
+enum Outcome {
+    Decided(Decision),
+    /// A fresh read still contradicts the server.
+    StillStale,
+    /// The server contradicts the cache, and the topology was read less than `MIN_GAP_MS` ago.
+    NotReread,
+}
+
+fn decide(ctx: Ctx, f: impl Fn(&View) -> Decision) -> Outcome {
+    refresh_if_old(ctx);
+    match with_view(|v| f(v)) {
+        Decision::Stale if refresh_on_contradiction(ctx) => match with_view(|v| f(v)) {
+            Decision::Stale => Outcome::StillStale,
+            d => Outcome::Decided(d),
+        },
+        Decision::Stale => Outcome::NotReread,
+        d => Outcome::Decided(d),
+    }
+}
+
+/// The error for a token of `slot` whose session is not here: "does not exist", or what Redis
+/// would answer for the slot (TRYAGAIN while it is imported, ASK while it migrates away).
 pub fn missing_session(ctx: Ctx, slot: u16) -> Error {
-    let f = flags(ctx);
-    if f & raw::REDISMODULE_CTX_FLAGS_CLUSTER as c_int == 0
-        || f & raw::REDISMODULE_CTX_FLAGS_SLAVE as c_int != 0
-    {
+    if !cluster_primary(ctx) {
         return Error::NoSession;
     }
-    // A slot this node serves is not being imported by it: no call needed.
-    let now = rm::milliseconds();
-    let served = with_cache(|c| {
-        c.as_ref()
-            .is_some_and(|c| now - c.at_ms < REFRESH_MS && c.slots.stable.contains(slot))
-    });
-    if served {
-        return Error::NoSession;
+    let tls = client_tls(ctx);
+    match decide(ctx, |v| v.missing(slot, tls)) {
+        Outcome::Decided(Decision::Answer(e)) => e,
+        Outcome::NotReread => Error::TryAgain,
+        // The server ran the command here and a fresh view knows nothing of the slot: the
+        // server is right, the slot is served here.
+        Outcome::Decided(_) | Outcome::StillStale => Error::NoSession,
     }
-    if refresh(ctx).in_transit(slot) {
-        Error::TryAgain
-    } else {
-        Error::NoSession
+}
+
+/// Whether this node is importing or migrating `slot` (from the cache, read again under the
+/// same rules as above; unsure, it says yes). A replica answers false: it serves its primary's
+/// slots and shows no slot state of its own.
+#[allow(dead_code)] // for the owner commands (issue 19), which answer TRYAGAIN there
+pub fn slot_in_transit(ctx: Ctx, slot: u16) -> bool {
+    if !cluster_primary(ctx) {
+        return false;
+    }
+    let known = |v: &View| match v.in_transit(slot) {
+        Some(true) => Decision::Here,
+        Some(false) => Decision::Answer(Error::NoSession),
+        None => Decision::Stale,
+    };
+    match decide(ctx, known) {
+        Outcome::Decided(Decision::Here) | Outcome::NotReread => true,
+        Outcome::Decided(_) | Outcome::StillStale => false,
     }
 }
 
 /// RENEW's routing of the token's slot, as Redis routes a keyed command: `Ok` when the session
-/// is to be looked up here (the slot is served here or in transit), else the redirection.
-pub fn route(ctx: Ctx, slot: u16, token: &[u8]) -> Result<(), Error> {
-    if !in_cluster(ctx) || server_accepts_key(ctx, token) {
+/// is to be looked up here (a miss is then answered by `missing_session`), else the answer.
+pub fn route(ctx: Ctx, slot: u16) -> Result<(), Error> {
+    if !in_cluster(ctx) {
         return Ok(());
     }
-    let view = refresh(ctx);
-    if view.stable.contains(slot) || view.in_transit(slot) {
-        return Ok(());
-    }
-    match view.owner(slot) {
-        Some(node) => Err(Error::Moved { slot, node }),
-        None => Err(Error::SlotNotServed),
+    let probe = probe(ctx, slot);
+    let tls = client_tls(ctx);
+    match decide(ctx, |v| v.route(slot, probe, tls)) {
+        Outcome::Decided(Decision::Answer(e)) => Err(e),
+        Outcome::Decided(_) => Ok(()),
+        // A fresh view cannot explain the server's answer: where it accepts the slot it is
+        // right; where it refuses a slot the view says is stable, the client retries.
+        Outcome::StillStale if probe == Probe::Served => Ok(()),
+        Outcome::StillStale | Outcome::NotReread => Err(Error::TryAgain),
     }
 }
 
@@ -411,99 +397,4 @@ pub fn refuse_in_multi(ctx: Ctx, refusal: Error) -> Result<(), Error> {
         return Err(refusal);
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const NODES: &str = "\
-07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:30004@31004,host slave e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 0 1426238317239 4 connected
-67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1 127.0.0.1:30002@31002 master - 0 1426238316232 2 connected 5461-10922
-292f8b365bb7edb5e285caf0b7e6ddc7265d2f4f 127.0.0.1:30003@31003 master - 0 1426238318243 3 connected 10923-16383
-e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460 [93->-292f8b365bb7edb5e285caf0b7e6ddc7265d2f4f] [6000-<-67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1] 16000 bogus 9-x 20000 [9000-<-] 
-";
-
-    #[test]
-    fn parses_the_myself_line() {
-        let s = parse_nodes(NODES.as_bytes()).unwrap();
-        assert!(s.stable.contains(0) && s.stable.contains(5460) && s.stable.contains(16000));
-        assert!(!s.stable.contains(93), "a migrating slot is not stable");
-        assert!(!s.stable.contains(5461) && !s.stable.contains(6000));
-        assert_eq!(s.stable.len(), 5461 - 1 + 1);
-        assert!(s.importing.contains(6000) && s.importing.contains(9000));
-        assert_eq!(s.importing.len(), 2);
-        assert!(s.migrating.contains(93) && s.migrating.len() == 1);
-    }
-
-    #[test]
-    fn knows_which_primary_serves_the_other_slots() {
-        let s = parse_nodes(NODES.as_bytes()).unwrap();
-        let second: SocketAddr = "127.0.0.1:30002".parse().unwrap();
-        let third: SocketAddr = "127.0.0.1:30003".parse().unwrap();
-        assert_eq!(s.owner(5461), Some(second));
-        assert_eq!(s.owner(10922), Some(second));
-        assert_eq!(s.owner(10923), Some(third));
-        assert_eq!(s.owner(16383), Some(third));
-        assert_eq!(s.owner(0), None, "served here");
-        let v6 = "a [::1]:1@2 myself,master - 0 0 1 connected 0\n\
-                  b ::1:7001@17001,host.example master - 0 0 2 connected 1-100 200\n\
-                  c :0@0 master,noaddr - 0 0 3 connected 300\n\
-                  d 10.0.0.9:7003@17003 master - 0 0 4 connected 400-399 x-1 [500->-a]\n";
-        let s = parse_nodes(v6.as_bytes()).unwrap();
-        let b: SocketAddr = "[::1]:7001".parse().unwrap();
-        assert_eq!(
-            (s.owner(1), s.owner(100), s.owner(200)),
-            (Some(b), Some(b), Some(b))
-        );
-        assert_eq!(s.owner(101), None);
-        assert_eq!(
-            s.owner(300),
-            None,
-            "a node without an address redirects nowhere"
-        );
-        assert_eq!(
-            (s.owner(399), s.owner(400), s.owner(500)),
-            (None, None, None)
-        );
-    }
-
-    #[test]
-    fn replica_or_missing_myself() {
-        let replica = "abc 127.0.0.1:1@2 myself,slave def 0 0 1 connected\n";
-        let s = parse_nodes(replica.as_bytes()).unwrap();
-        assert!(s.stable.is_empty() && s.importing.is_empty() && s.elsewhere.is_empty());
-        assert_eq!(
-            parse_nodes(b"abc 127.0.0.1:1@2 master - 0 0 1 connected 0-16383"),
-            None
-        );
-        assert_eq!(parse_nodes(b""), None);
-        assert_eq!(parse_nodes(b"\n\n myself"), None);
-    }
-
-    #[test]
-    fn garbage_never_panics() {
-        for text in [
-            &b"a b myself c d e f g 16384 99999999 -1 1-0 [5->-] [->-x] [] [ ] - --"[..],
-            b"a b myself,master c d e f g 3-2 [16383-<-x]\r\n",
-            b"a b myself c d e f g \xff\x00 0-16383",
-        ] {
-            let _ = parse_nodes(text);
-        }
-        let s = parse_nodes(b"a b myself,master c d e f g 3-2 [16383-<-x]\r\n").unwrap();
-        assert!(s.stable.is_empty(), "a reversed range owns nothing");
-        assert!(s.importing.contains(16383));
-        let s = parse_nodes(b"a b myself c d e f g \xff\x00 0-16383").unwrap();
-        assert_eq!(s.stable.len(), SLOTS);
-    }
-
-    #[test]
-    fn slot_set_bounds() {
-        let mut s = SlotSet::new();
-        s.insert(16383);
-        s.insert(16384);
-        assert!(s.contains(16383) && !s.contains(16384) && s.len() == 1);
-        s.remove(16383);
-        assert!(s.is_empty());
-    }
 }

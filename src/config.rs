@@ -12,6 +12,8 @@ use crate::strings::RStr;
 
 static MAX_PAYLOAD_NAME: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_PAYLOAD_NAME);
 static MAX_PAYLOAD_DATA: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_PAYLOAD_DATA);
+pub const DEFAULT_CLUSTER_CACHE_MS: usize = 1000;
+static CLUSTER_CACHE_MS: AtomicUsize = AtomicUsize::new(DEFAULT_CLUSTER_CACHE_MS);
 
 pub fn max_payload_name() -> usize {
     MAX_PAYLOAD_NAME.load(Ordering::Relaxed)
@@ -19,6 +21,11 @@ pub fn max_payload_name() -> usize {
 
 pub fn max_payload_data() -> usize {
     MAX_PAYLOAD_DATA.load(Ordering::Relaxed)
+}
+
+/// How long a cluster node trusts its cached view of the slots (see cluster.rs).
+pub fn cluster_cache_ms() -> usize {
+    CLUSTER_CACHE_MS.load(Ordering::Relaxed)
 }
 
 pub struct Setting {
@@ -29,8 +36,9 @@ pub struct Setting {
     pub max: usize,
 }
 
-/// Bounds: a name up to 64 KiB, data up to 512 MiB (Redis' largest bulk string by default).
-pub static SETTINGS: [Setting; 2] = [
+/// Bounds: a name up to 64 KiB, data up to 512 MiB (Redis' largest bulk string by default); the
+/// cluster cache from 10 ms to an hour.
+pub static SETTINGS: [Setting; 3] = [
     Setting {
         name: c"max-payload-name-length",
         value: &MAX_PAYLOAD_NAME,
@@ -44,6 +52,13 @@ pub static SETTINGS: [Setting; 2] = [
         default: DEFAULT_MAX_PAYLOAD_DATA,
         min: 1,
         max: 512 * 1024 * 1024,
+    },
+    Setting {
+        name: c"cluster-cache-ms",
+        value: &CLUSTER_CACHE_MS,
+        default: DEFAULT_CLUSTER_CACHE_MS,
+        min: 10,
+        max: 3_600_000,
     },
 ];
 
@@ -169,5 +184,12 @@ mod tests {
         }
         assert_eq!(apply_load_args(&[]), Ok(()));
         assert_eq!(max_payload_name(), DEFAULT_MAX_PAYLOAD_NAME);
+        assert_eq!(apply_load_args(&[b"cluster-cache-ms", b"60000"]), Ok(()));
+        assert_eq!(cluster_cache_ms(), 60000);
+        for bad in [&b"9"[..], b"3600001"] {
+            assert!(apply_load_args(&[b"cluster-cache-ms", bad]).is_err());
+        }
+        assert_eq!(apply_load_args(&[]), Ok(()));
+        assert_eq!(cluster_cache_ms(), DEFAULT_CLUSTER_CACHE_MS);
     }
 }

@@ -1,13 +1,39 @@
 //! Every error reply of the public contract, by kind, with its exact text.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::fmt;
 
 /// The largest payload name and payload data the C module accepted.
 pub const DEFAULT_MAX_PAYLOAD_NAME: usize = 200;
 pub const DEFAULT_MAX_PAYLOAD_DATA: usize = 8_000_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a redirection sends a client: what Redis names (an ip, a hostname or `?`, as
+/// `cluster-preferred-endpoint-type` says) and the port for that client (TLS or plaintext).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    host: String,
+    port: u16,
+}
+
+impl Endpoint {
+    /// `None` unless `host` is printable ASCII without spaces (an error reply is one line).
+    pub fn new(host: &[u8], port: u16) -> Option<Endpoint> {
+        let printable = !host.is_empty() && host.iter().all(|b| b.is_ascii_graphic());
+        printable.then(|| Endpoint {
+            host: String::from_utf8_lossy(host).into_owned(),
+            port,
+        })
+    }
+}
+
+/// As Redis words it: no brackets around an IPv6 address.
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     EmptySignKey,
     EmptyToken,
@@ -33,8 +59,15 @@ pub enum Error {
     /// RENEW of a token whose hash slot another cluster node serves.
     Moved {
         slot: u16,
-        node: SocketAddr,
+        to: Endpoint,
     },
+    /// A token of a slot this node is migrating, whose session has left for `to`.
+    Ask {
+        slot: u16,
+        to: Endpoint,
+    },
+    /// RENEW or START (writes) while the cluster is down and serves reads only.
+    ClusterDownReadOnly,
     /// RENEW of a token whose hash slot no cluster node serves.
     SlotNotServed,
     /// The session's slot is being imported and the session has not arrived yet.
@@ -86,9 +119,10 @@ impl Error {
             Error::RenewInMulti => {
                 "ERR SESSIONGATE.RENEW cannot run inside MULTI/EXEC in cluster mode"
             }
-            // As Redis words it: no brackets around an IPv6 address.
-            Error::Moved { slot, node } => {
-                return Cow::Owned(format!("MOVED {slot} {}:{}", node.ip(), node.port()))
+            Error::Moved { slot, to } => return Cow::Owned(format!("MOVED {slot} {to}")),
+            Error::Ask { slot, to } => return Cow::Owned(format!("ASK {slot} {to}")),
+            Error::ClusterDownReadOnly => {
+                "CLUSTERDOWN The cluster is down and only accepts read commands"
             }
             Error::SlotNotServed => "CLUSTERDOWN Hash slot not served",
             Error::TryAgain => {
@@ -152,23 +186,25 @@ mod tests {
                 15,
                 "ERR SESSIONGATE.RENEW cannot run inside MULTI/EXEC in cluster mode",
             ),
-            // As Redis words it: no brackets around an IPv6 address.
-            Error::Moved { slot, node } => {
-                return (16, format!("MOVED {slot} {}:{}", node.ip(), node.port()))
-            }
-            Error::SlotNotServed => (17, "CLUSTERDOWN Hash slot not served"),
-            Error::TryAgain => (
+            Error::Moved { slot, to } => return (16, format!("MOVED {slot} {to}")),
+            Error::Ask { slot, to } => return (17, format!("ASK {slot} {to}")),
+            Error::ClusterDownReadOnly => (
                 18,
+                "CLUSTERDOWN The cluster is down and only accepts read commands",
+            ),
+            Error::SlotNotServed => (19, "CLUSTERDOWN Hash slot not served"),
+            Error::TryAgain => (
+                20,
                 "TRYAGAIN the session's hash slot is being imported and the session has not arrived yet",
             ),
             Error::NoSlots => (
-                19,
+                21,
                 "ERR this cluster node serves no hash slot: send SESSIONGATE.START to a primary that serves slots",
             ),
-            Error::ClusterDown => (20, "CLUSTERDOWN The cluster is down"),
-            Error::IdSpaceExhausted => (21, "ERR could not draw an unused session id, try again"),
+            Error::ClusterDown => (22, "CLUSTERDOWN The cluster is down"),
+            Error::IdSpaceExhausted => (23, "ERR could not draw an unused session id, try again"),
             Error::Internal => (
-                22,
+                24,
                 "ERR sessiongate internal error (the command may be partly applied)",
             ),
         };
@@ -176,7 +212,7 @@ mod tests {
     }
 
     /// One value of every kind, in the order of `expected`.
-    fn all() -> [Error; 23] {
+    fn all() -> [Error; 25] {
         [
             Error::EmptySignKey,
             Error::EmptyToken,
@@ -196,8 +232,13 @@ mod tests {
             Error::RenewInMulti,
             Error::Moved {
                 slot: 3999,
-                node: "127.0.0.1:6381".parse().unwrap(),
+                to: endpoint("127.0.0.1", 6381),
             },
+            Error::Ask {
+                slot: 3999,
+                to: endpoint("127.0.0.1", 6381),
+            },
+            Error::ClusterDownReadOnly,
             Error::SlotNotServed,
             Error::TryAgain,
             Error::NoSlots,
@@ -207,10 +248,14 @@ mod tests {
         ]
     }
 
+    fn endpoint(host: &str, port: u16) -> Endpoint {
+        Endpoint::new(host.as_bytes(), port).unwrap()
+    }
+
     #[test]
     fn every_kind_has_its_exact_text() {
         for (i, e) in all().iter().enumerate() {
-            let (place, text) = expected(*e);
+            let (place, text) = expected(e.clone());
             assert_eq!(place, i, "all() out of order at {e:?}");
             assert_eq!(e.message(), text, "{e:?}");
         }
@@ -219,7 +264,7 @@ mod tests {
                 Error::PayloadNameTooLong { max },
                 Error::PayloadDataTooLong { max },
             ] {
-                assert_eq!(e.message(), expected(e).1);
+                assert_eq!(e.message(), expected(e.clone()).1);
             }
         }
         // The literal texts of the parametrised kinds, not only the same format! twice.
@@ -230,19 +275,38 @@ mod tests {
         assert_eq!(
             Error::Moved {
                 slot: 3999,
-                node: "127.0.0.1:6381".parse().unwrap()
+                to: endpoint("127.0.0.1", 6381)
             }
             .message(),
             "MOVED 3999 127.0.0.1:6381"
         );
         assert_eq!(
-            Error::Moved {
+            Error::Ask {
                 slot: 0,
-                node: "[::1]:7000".parse().unwrap()
+                to: endpoint("::1", 7000)
             }
             .message(),
-            "MOVED 0 ::1:7000"
+            "ASK 0 ::1:7000"
         );
+        assert_eq!(
+            Error::Moved {
+                slot: 15875,
+                to: endpoint("node-b.example", 7411)
+            }
+            .message(),
+            "MOVED 15875 node-b.example:7411"
+        );
+        assert_eq!(
+            Error::Moved {
+                slot: 1,
+                to: endpoint("?", 7000)
+            }
+            .message(),
+            "MOVED 1 ?:7000"
+        );
+        for bad in [&b""[..], b"a b", b"a\r\n", b"\xff", b"a\0"] {
+            assert_eq!(Endpoint::new(bad, 1), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -4,19 +4,16 @@
 //! The cache is keyed by the SHA-256 digest of the sign key and never holds the key itself, so
 //! an entry costs the same whatever the key's length (the contract caps it only at Redis' own
 //! bulk limit, 512 MB by default). Everything an entry holds stands for the key and is wiped
-//! when the entry goes: cache emptied, last key replaced, thread exit, module unload.
+//! when the entry goes: cache emptied, last key replaced, module unload.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use hmac::Mac;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
-use crate::token::HmacSha256;
+use crate::mac::{self, SignState};
 
 pub const FINGERPRINT_LEN: usize = 16;
 /// The cache is emptied whole when it reaches this many sign keys: applications use a handful,
@@ -24,29 +21,35 @@ pub const FINGERPRINT_LEN: usize = 16;
 pub const CAPACITY: usize = 1024;
 
 pub struct SignKey {
-    pub mac: HmacSha256,
+    /// Wipes itself when dropped.
+    pub mac: SignState,
     pub fingerprint: [u8; FINGERPRINT_LEN],
 }
 
 impl SignKey {
+    const EMPTY: SignKey = SignKey {
+        mac: SignState::EMPTY,
+        fingerprint: [0; FINGERPRINT_LEN],
+    };
+
     pub fn new(key: &[u8]) -> SignKey {
-        let mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
-        let mut fp = mac.clone();
-        fp.update(b"sessiongate key fingerprint");
-        let mut fingerprint = [0u8; FINGERPRINT_LEN];
-        fingerprint.copy_from_slice(&fp.finalize().into_bytes()[..FINGERPRINT_LEN]);
-        SignKey { mac, fingerprint }
+        let mut k = SignKey::EMPTY;
+        k.init(key);
+        k
+    }
+
+    /// Fills an entry in place (a cache entry is made where it is kept, never moved there).
+    fn init(&mut self, key: &[u8]) {
+        self.mac.init(key);
+        let mut fp = Zeroizing::new([0u8; mac::OUT_LEN]);
+        self.mac.sign_into(b"sessiongate key fingerprint", &mut fp);
+        self.fingerprint.copy_from_slice(&fp[..FINGERPRINT_LEN]);
     }
 }
 
 impl Drop for SignKey {
     fn drop(&mut self) {
-        // hmac 0.12 and sha2 0.10 cannot zeroize their states (their next major versions can);
-        // the states are plain integers and byte arrays, so they are wiped as flat memory.
-        const { assert!(!std::mem::needs_drop::<HmacSha256>()) };
-        // SAFETY: SignKey holds only integers and byte arrays (no pointer, no field with a Drop
-        // impl, all zeroes a valid value), and it is not used after this.
-        unsafe { zeroize::zeroize_flat_type(self as *mut SignKey) };
+        self.fingerprint.zeroize();
     }
 }
 
@@ -57,7 +60,9 @@ struct KeyDigest([u8; 32]);
 
 impl KeyDigest {
     fn of(key: &[u8]) -> KeyDigest {
-        KeyDigest(Sha256::digest(key).into())
+        let mut d = KeyDigest([0; 32]);
+        mac::sha256_into(key, &mut d.0);
+        d
     }
 }
 
@@ -85,10 +90,10 @@ impl Drop for KeyDigest {
 pub struct Cache {
     /// Sized for CAPACITY at the first insert and never grown: growing would free the old
     /// table, digests included, without wiping it.
-    map: HashMap<KeyDigest, Rc<SignKey>>,
+    map: HashMap<KeyDigest, Arc<SignKey>>,
     /// The last key's entry: applications use one or a few sign keys, so most calls are
     /// answered without a map lookup.
-    last: Option<(KeyDigest, Rc<SignKey>)>,
+    last: Option<(KeyDigest, Arc<SignKey>)>,
 }
 
 impl Cache {
@@ -96,7 +101,7 @@ impl Cache {
         let digest = KeyDigest::of(key);
         if !matches!(&self.last, Some((d, _)) if *d == digest) {
             let entry = match self.map.get(&digest) {
-                Some(e) => Rc::clone(e),
+                Some(e) => Arc::clone(e),
                 None => {
                     if self.map.len() >= CAPACITY {
                         self.map.clear();
@@ -104,8 +109,9 @@ impl Cache {
                     if self.map.capacity() < CAPACITY {
                         self.map.reserve(CAPACITY);
                     }
-                    let e = Rc::new(SignKey::new(key));
-                    self.map.insert(digest.clone(), Rc::clone(&e));
+                    let mut e = Arc::new(SignKey::EMPTY);
+                    Arc::get_mut(&mut e).expect("not shared yet").init(key);
+                    self.map.insert(digest.clone(), Arc::clone(&e));
                     e
                 }
             };
@@ -130,19 +136,34 @@ impl Cache {
     }
 }
 
-thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::default();
-}
+/// A static, not a thread-local: a thread-local with a destructor would keep the module's
+/// shared object loaded after MODULE UNLOAD (see lib.rs). Redis runs commands on one thread,
+/// so the lock is never contended.
+static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
 
-/// Runs `f` with the precomputed state of `key`. Redis runs commands on one thread, so the
-/// cache lives there without a lock.
+/// Runs `f` with the precomputed state of `key`.
 pub fn with_sign_key<R>(key: &[u8], f: impl FnOnce(&SignKey) -> R) -> R {
-    CACHE.with(|c| f(c.borrow_mut().get(key)))
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    f(cache.get_or_insert_with(Cache::default).get(key))
 }
 
-/// Empties this thread's cache, wiping every entry (the module is being unloaded).
+/// The entry of `key`, held past the lock: for commands that call into Redis while they use it
+/// (a keyspace notification may run another module's code, which may call this module again).
+/// Dropping the last holder of a removed entry wipes it.
+pub fn sign_key(key: &[u8]) -> Arc<SignKey> {
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    let c = cache.get_or_insert_with(Cache::default);
+    c.get(key);
+    Arc::clone(&c.last.as_ref().expect("set by get").1)
+}
+
+/// Empties the cache, wiping every entry and freeing the table (the module is being
+/// unloaded).
 pub fn clear() {
-    CACHE.with(|c| c.borrow_mut().clear());
+    let taken = CACHE.lock().unwrap_or_else(PoisonError::into_inner).take();
+    if let Some(mut cache) = taken {
+        cache.clear();
+    }
 }
 
 #[cfg(test)]
@@ -164,12 +185,21 @@ mod tests {
     #[test]
     fn cache_is_bounded_and_stays_correct() {
         let mut c = Cache::default();
+        let mut first_capacity = None;
         for i in 0..CAPACITY * 3 + 5 {
             let key = format!("key-{i}");
             let fp = c.get(key.as_bytes()).fingerprint;
             assert_eq!(fp, SignKey::new(key.as_bytes()).fingerprint);
             assert!(c.len() <= CAPACITY);
-            assert!(c.map.capacity() < 2 * CAPACITY, "the table grew");
+            // Sized once, at the first insert: a table that grew freed its old memory, digests
+            // included, without wiping it.
+            let capacity = *first_capacity.get_or_insert(c.map.capacity());
+            assert!(capacity >= CAPACITY, "{capacity}");
+            assert_eq!(
+                c.map.capacity(),
+                capacity,
+                "the table was reallocated at key {i}"
+            );
         }
         assert!(!c.is_empty());
         c.clear();
@@ -193,7 +223,8 @@ mod tests {
         let long = vec![7u8; 1 << 20];
         assert_eq!(c.get(&long).fingerprint, SignKey::new(&long).fingerprint);
         // HMAC hashes a key longer than its block: the same state as the key's SHA-256.
-        let hashed: [u8; 32] = Sha256::digest(&long).into();
+        let mut hashed = [0u8; 32];
+        mac::sha256_into(&long, &mut hashed);
         assert_eq!(c.get(&long).fingerprint, SignKey::new(&hashed).fingerprint);
         assert_eq!(c.len(), 1);
     }

@@ -9,8 +9,10 @@ pub mod errors;
 pub mod expiry;
 pub mod keycache;
 pub mod lifetime;
+pub mod mac;
 pub mod slot;
 pub mod token;
+pub mod topology;
 
 mod cluster;
 mod commands;
@@ -18,6 +20,7 @@ mod config;
 mod info;
 #[cfg(feature = "panic-test")]
 mod panic_hooks;
+mod random;
 mod rm;
 mod server;
 mod stats;
@@ -42,6 +45,7 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
 }
 
 fn load(ctx: &Context, args: &[RedisString]) -> Status {
+    rm::log_panics();
     let args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
     if let Err(e) = config::apply_load_args(&args) {
         ctx.log_warning(&format!("sessiongate: {e}"));
@@ -79,10 +83,20 @@ fn load(ctx: &Context, args: &[RedisString]) -> Status {
     Status::Ok
 }
 
-/// MODULE UNLOAD: wipes the cached key material, which would otherwise stay in memory.
+/// MODULE UNLOAD: wipes the cached key material and the generator's state, and frees what the
+/// module holds. The shared object is really unmapped afterwards, so a MODULE LOAD of a new
+/// file at the same path runs the new code: the module registers no thread-local destructor
+/// (glibc keeps a shared object that did mapped until the thread exits, and Redis' main thread
+/// never does), and its panic hook does not touch `std::thread::current`, which would register
+/// one. A panic here cancels the unload (Redis keeps the module loaded and says so in its log).
 fn deinit(_ctx: &Context) -> Status {
     rm::no_unwind(Status::Err, || {
+        #[cfg(feature = "panic-test")]
+        panic_hooks::reached(panic_hooks::Point::Deinit);
         keycache::clear();
+        random::clear();
+        cluster::clear();
+        store::deinit();
         Status::Ok
     })
 }

@@ -33,6 +33,16 @@ pub fn capped(expire_at_ms: i64, deadline: Option<i64>) -> i64 {
     deadline.map_or(expire_at_ms, |d| expire_at_ms.min(d))
 }
 
+/// A session's expiry (None: it has none) held to its deadline: RENEW's new expiry, whatever
+/// was done to the key natively (a PERSIST, a later EXPIRE) since.
+pub fn capped_expiry(expire_at_ms: Option<i64>, deadline: Option<i64>) -> Option<i64> {
+    match (expire_at_ms, deadline) {
+        (at, None) => at,
+        (None, Some(d)) => Some(d),
+        (Some(at), Some(d)) => Some(at.min(d)),
+    }
+}
+
 /// The bytes of a meta field.
 pub struct Meta {
     bytes: [u8; CAPPED_META_LEN],
@@ -137,6 +147,15 @@ mod tests {
         assert_eq!(capped(5_000, Some(5_000)), 5_000);
         assert_eq!(capped(5_000, Some(4_999)), 4_999);
         assert_eq!(capped(i64::MAX, Some(0)), 0);
+    }
+
+    #[test]
+    fn a_renewed_expiry_never_passes_the_deadline() {
+        assert_eq!(capped_expiry(None, None), None);
+        assert_eq!(capped_expiry(Some(5_000), None), Some(5_000));
+        assert_eq!(capped_expiry(None, Some(9_000)), Some(9_000), "persisted");
+        assert_eq!(capped_expiry(Some(5_000), Some(9_000)), Some(5_000));
+        assert_eq!(capped_expiry(Some(9_001), Some(9_000)), Some(9_000));
     }
 
     #[test]

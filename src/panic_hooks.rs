@@ -10,10 +10,12 @@ pub enum Point {
     ScanKey,
     /// The INFO callback, after the section header.
     Info,
+    /// MODULE UNLOAD, before anything is wiped.
+    Deinit,
 }
 
 /// Per point: how many arrivals are left until the one that panics (0: disarmed).
-static ARMED: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
+static ARMED: [AtomicU32; 3] = [const { AtomicU32::new(0) }; 3];
 
 /// Makes the `nth` next arrival at `point` panic, once.
 pub fn arm(point: Point, nth: u32) {

@@ -140,6 +140,44 @@ pub fn no_unwind<T>(fallback: T, f: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
 }
 
+/// Makes the module's panics (all caught, see `no_unwind` and the command guard) go to the
+/// server's log as one warning, instead of std's default hook, which writes to stderr and calls
+/// `std::thread::current`, whose thread-local destructor would keep the module's shared object
+/// mapped after MODULE UNLOAD. Only a panic's static message is logged: a formatted one could
+/// hold request data (sign keys, tokens, payloads are never logged).
+pub fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .copied()
+            .unwrap_or("(formatted message not logged)");
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        log_warning(&format!(
+            "sessiongate: caught a panic{at}: {what} (the command answered an internal error)"
+        ));
+    }));
+}
+
+/// One warning line in the server's log (no context needed).
+pub fn log_warning(msg: &str) {
+    let msg = CString::new(msg.replace('\0', " ")).unwrap_or_default();
+    // SAFETY: reads a function pointer set once at load; "%s" takes the one C string.
+    if let Some(log) = unsafe { raw::RedisModule_Log } {
+        unsafe {
+            log(
+                std::ptr::null_mut(),
+                c"warning".as_ptr(),
+                c"%s".as_ptr(),
+                msg.as_ptr(),
+            )
+        };
+    }
+}
+
 /// Has no step that can panic: the guard answers caught panics with it.
 pub fn reply_error(ctx: Ctx, e: &Error) -> c_int {
     // SAFETY: reads a function pointer set once at load.

@@ -177,10 +177,37 @@ pub fn session_key(slot: u16, id: &Id, buf: &mut [u8; MAX_KEY_LEN]) -> usize {
     n
 }
 
+/// The longest `probe_key`.
+pub const MAX_PROBE_KEY_LEN: usize = KEY_PREFIX.len() + MAX_TAG + 1;
+
+/// `sessiongate:{<tag>}`, a name of slot `slot` that is never a session (a session's name goes
+/// on with `:<id>`) and carries no secret: what the cluster code asks the server about the
+/// slot with. Written into `buf`; returns its length.
+pub fn probe_key(slot: u16, buf: &mut [u8; MAX_PROBE_KEY_LEN]) -> usize {
+    let mut n = 0;
+    for part in [KEY_PREFIX, tag(slot), b"}"] {
+        buf[n..n + part.len()].copy_from_slice(part);
+        n += part.len();
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use sha2::{Digest, Sha256};
+
+    #[test]
+    fn the_probe_key_of_a_slot_is_in_that_slot() {
+        let mut buf = [0u8; MAX_PROBE_KEY_LEN];
+        for slot in 0..SLOTS as u16 {
+            let n = probe_key(slot, &mut buf);
+            assert_eq!(key_slot(&buf[..n]), slot);
+            assert!(buf[..n].starts_with(b"sessiongate:{") && buf[n - 1] == b'}');
+        }
+        let n = probe_key(0, &mut buf);
+        assert_eq!(&buf[..n], [b"sessiongate:{", tag(0), b"}"].concat());
+    }
 
     #[test]
     fn crc16_matches_redis_cluster_spec() {

@@ -70,6 +70,8 @@ pub fn rejection(e: &Error) -> Option<Counter> {
         | Error::StartInMulti
         | Error::RenewInMulti
         | Error::Moved { .. }
+        | Error::Ask { .. }
+        | Error::ClusterDownReadOnly
         | Error::SlotNotServed
         | Error::ClusterDown
         | Error::IdSpaceExhausted

@@ -28,10 +28,19 @@ use crate::token::Id;
 static META_FIELD: AtomicPtr<raw::RedisModuleString> = AtomicPtr::new(ptr::null_mut());
 
 pub fn init() {
-    // Made with no context, so Redis never frees it: it lives as long as the process.
+    // Made with no context, so Redis never frees it: it lives until `deinit`.
     // SAFETY: CreateString copies zero bytes from a valid pointer.
     let s = unsafe { raw::RedisModule_CreateString.unwrap()(ptr::null_mut(), c"".as_ptr(), 0) };
     META_FIELD.store(s, Ordering::Release);
+}
+
+/// Frees the meta field's string (the module is being unloaded).
+pub fn deinit() {
+    let s = META_FIELD.swap(ptr::null_mut(), Ordering::AcqRel);
+    if !s.is_null() {
+        // SAFETY: made by `init` with no context; nothing uses it once the module unloads.
+        unsafe { raw::RedisModule_FreeString.unwrap()(ptr::null_mut(), s) };
+    }
 }
 
 fn meta_field() -> Str<'static> {

@@ -1,13 +1,10 @@
 //! Tokens: `v1.<id>.<sig>`, where `<id>` is 16 characters of `[a-zA-Z0-9]` and `<sig>` the
 //! lowercase hex of HMAC-SHA256(sign_key, id).
 
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::Sha256;
 
 use crate::errors::Error;
-
-pub type HmacSha256 = Hmac<Sha256>;
+use crate::mac::SignState;
 
 pub const ID_LEN: usize = 16;
 pub const SIG_LEN: usize = 32;
@@ -43,11 +40,11 @@ pub fn generate_id(rng: &mut impl RngCore) -> Id {
     id
 }
 
-/// `mac` is the sign key's precomputed HMAC state; it is cloned, never consumed.
-pub fn sign(mac: &HmacSha256, id: &Id) -> [u8; SIG_LEN] {
-    let mut m = mac.clone();
-    m.update(id);
-    m.finalize().into_bytes().into()
+/// `mac` is the sign key's precomputed HMAC schedule (see `mac`).
+pub fn sign(mac: &SignState, id: &Id) -> [u8; SIG_LEN] {
+    let mut sig = [0u8; SIG_LEN];
+    mac.sign_into(id, &mut sig);
+    sig
 }
 
 pub fn format(id: &Id, sig: &[u8; SIG_LEN]) -> Token {
@@ -113,10 +110,12 @@ const LOWER_HEX: [u8; 256] = {
 };
 
 /// Constant-time check of the token's signature against the sign key.
-pub fn verify(mac: &HmacSha256, parsed: &Parsed) -> Result<(), Error> {
-    let mut m = mac.clone();
-    m.update(&parsed.id);
-    m.verify_slice(&parsed.sig).map_err(|_| Error::BadSignature)
+pub fn verify(mac: &SignState, parsed: &Parsed) -> Result<(), Error> {
+    if mac.verify(&parsed.id, &parsed.sig) {
+        Ok(())
+    } else {
+        Err(Error::BadSignature)
+    }
 }
 
 #[cfg(test)]
@@ -125,8 +124,8 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::SeedableRng;
 
-    fn mac(key: &[u8]) -> HmacSha256 {
-        HmacSha256::new_from_slice(key).unwrap()
+    fn mac(key: &[u8]) -> SignState {
+        SignState::new(key)
     }
 
     #[test]
@@ -149,10 +148,10 @@ mod tests {
     #[test]
     fn signature_matches_rfc4231_style_vector() {
         // HMAC-SHA256(key = "key", msg = "The quick brown fox jumps over the lazy dog")
-        let mut m = mac(b"key");
-        m.update(b"The quick brown fox jumps over the lazy dog");
+        let mut sig = [0u8; SIG_LEN];
+        mac(b"key").sign_into(b"The quick brown fox jumps over the lazy dog", &mut sig);
         assert_eq!(
-            hex::encode(m.finalize().into_bytes()),
+            hex::encode(sig),
             "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
         );
         // And through the token path: id "abcdefghijklmnop" under key "qwerty",

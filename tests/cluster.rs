@@ -204,7 +204,8 @@ fn resharding_keeps_sessions_and_start_follows_ownership() {
     // A primary holding no slot refuses START clearly.
     assert_eq!(start_err(&mut d.conn()), NO_SLOTS);
 
-    // Give D four (empty) slots of A: START on D at once issues only tokens of those slots.
+    // Give D four (empty) slots of A: START on D issues only tokens of those slots, as soon as
+    // D reads its slots again (a node serving none does so at most every 100 ms).
     let moved: Vec<u16> = a.owned_slots().into_iter().take(4).collect();
     for &s in &moved {
         begin_migration(s, a, d);
@@ -213,7 +214,26 @@ fn resharding_keeps_sessions_and_start_follows_ownership() {
     let mut on_d: BTreeMap<u16, Vec<Vec<u8>>> = BTreeMap::new();
     {
         let mut dc = d.conn();
-        for _ in 0..160 {
+        let mut first = None;
+        cluster.wait("D to use the slots it gained", || {
+            let r = cmd("SESSIONGATE.START")
+                .arg(KEY)
+                .arg(600)
+                .query::<Vec<u8>>(&mut dc);
+            match r {
+                Ok(t) => first = Some(t),
+                Err(e) => assert_eq!(error_text(&e), NO_SLOTS),
+            }
+            first.is_some()
+        });
+        let first = first.unwrap();
+        assert!(
+            moved.contains(&slot_of(&first)),
+            "D issued slot {}",
+            slot_of(&first)
+        );
+        on_d.entry(slot_of(&first)).or_default().push(first);
+        for _ in 1..160 {
             let t = start(&mut dc, KEY, 600);
             assert!(
                 moved.contains(&slot_of(&t)),

@@ -730,7 +730,7 @@ fn keyspace_notifications_and_plain_data_commands() {
 }
 
 #[test]
-fn sign_key_is_redacted_from_monitor_and_slowlog() {
+fn sign_key_and_token_are_redacted_from_monitor_and_slowlog() {
     let ((major, _), _) = server_version();
     // Every command enters the slowlog.
     let s = Server::with_args(&["--slowlog-log-slower-than", "0"]);
@@ -768,6 +768,8 @@ fn sign_key_is_redacted_from_monitor_and_slowlog() {
     } else {
         b"very-secret-key"
     };
+    // A token is a bearer credential: hidden like the sign key.
+    let token_shown: &[u8] = if major >= 7 { b"(redacted)" } else { &t };
     let want: Vec<Vec<Vec<u8>>> = vec![
         vec![
             b"SESSIONGATE.START".to_vec(),
@@ -777,7 +779,7 @@ fn sign_key_is_redacted_from_monitor_and_slowlog() {
         vec![
             b"SESSIONGATE.PGET".to_vec(),
             key_shown.to_vec(),
-            t.clone(),
+            token_shown.to_vec(),
             b"p".to_vec(),
         ],
     ];
@@ -794,6 +796,7 @@ fn sign_key_is_redacted_from_monitor_and_slowlog() {
     for line in &monitor_lines {
         if major >= 7 {
             assert!(!line.contains("very-secret-key"), "{line}");
+            assert!(!line.contains(std::str::from_utf8(&t).unwrap()), "{line}");
             assert!(line.contains("\"(redacted)\""), "{line}");
         } else {
             assert!(line.contains("\"very-secret-key\""), "{line}");

@@ -582,7 +582,7 @@ fn renew_notifies_as_the_native_commands_and_counts_in_info() {
 }
 
 #[test]
-fn renew_hides_both_sign_keys_from_monitor_and_slowlog() {
+fn renew_hides_both_sign_keys_and_the_token_from_monitor_and_slowlog() {
     let ((major, _), _) = server_version();
     let s = Server::with_args(&["--slowlog-log-slower-than", "0"]);
     let mut c = s.conn();
@@ -620,8 +620,12 @@ fn renew_hides_both_sign_keys_from_monitor_and_slowlog() {
     if major >= 7 {
         for text in [&seen, &slowlog] {
             assert!(!text.contains("secret"), "{text}");
+            for tok in [&t, &n] {
+                assert!(!text.contains(std::str::from_utf8(tok).unwrap()), "{text}");
+            }
         }
-        assert_eq!(seen.matches("redacted").count(), 5, "{seen}");
+        // Both RENEWs: sign key, token, new sign key; START: its sign key.
+        assert_eq!(seen.matches("redacted").count(), 7, "{seen}");
         // The max_lifetime argument is not a secret.
         assert!(seen.contains("\"0\""), "{seen}");
     } else {

@@ -1,6 +1,7 @@
 //! References for the fuzz targets, written from the specifications rather than taken from
-//! the module: HMAC-SHA256 by RFC 2104 over a plain SHA-256 (not the `hmac` crate the module
-//! uses), itself checked against the RFC 4231 test vectors, and lowercase hex.
+//! the module: HMAC-SHA256 by RFC 2104 over the `sha2` crate's whole SHA-256 (the module's own
+//! HMAC, src/mac.rs, works on its compression function), itself checked against the RFC 4231
+//! test vectors, and lowercase hex.
 #![allow(dead_code)]
 
 use sha2::{Digest, Sha256};

@@ -1,5 +1,5 @@
-//! Command registration and the guard every handler runs in: redaction of the sign keys, the
-//! arity check, counting, and a panic barrier so that no panic reaches Redis.
+//! Command registration and the guard every handler runs in: redaction of the sign keys and
+//! tokens, the arity check, counting, and a panic barrier so that no panic reaches Redis.
 
 mod docs;
 mod end;
@@ -35,7 +35,8 @@ type Arity = (c_int, c_int);
 
 /// Everything but the redaction runs inside `catch_unwind`; a caught panic is answered with
 /// `rm::reply_error`, which cannot panic, unless a reply already open was completed while
-/// unwinding. `secrets`: the positions of the sign keys, hidden from MONITOR and SLOWLOG.
+/// unwinding. `secrets`: the positions of the sign keys and tokens (a token is a bearer
+/// credential), hidden from MONITOR and SLOWLOG.
 fn guard(
     ctx: Ctx,
     argv: *mut RStr,
@@ -86,12 +87,12 @@ macro_rules! command {
         }
     };
     ($fn_name:ident, $arity:expr, $handler:path) => {
-        command!($fn_name, $arity, $arity, &[1], $handler);
+        command!($fn_name, $arity, $arity, &[1, 2], $handler);
     };
 }
 
 command!(start_cmd, 3, 4, &[1], start::run);
-command!(renew_cmd, 3, 4, &[1, 3], renew::run);
+command!(renew_cmd, 3, 4, &[1, 2, 3], renew::run);
 command!(expire_cmd, 4, expire::run);
 command!(pset_cmd, 5, pset::run);
 command!(pget_cmd, 4, pget::run);

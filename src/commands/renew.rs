@@ -1,6 +1,7 @@
 //! RENEW: the same session under a new id (signed with the new sign key when one is given):
 //! every payload, the absolute expiry and the cap copied to a key drawn as START draws one,
-//! then the old key deleted.
+//! then the old key deleted. The expiry is capped by the deadline again (a capped session made
+//! persistent by a native PERSIST gets its deadline back); a session already past it ends.
 
 use std::ffi::c_int;
 
@@ -9,7 +10,7 @@ use crate::args;
 use crate::cluster;
 use crate::errors::Error;
 use crate::keycache;
-use crate::lifetime::Meta;
+use crate::lifetime::{self, Meta};
 use crate::rm::{self, Ctx};
 use crate::stats::{self, Counter};
 use crate::store;
@@ -25,18 +26,23 @@ pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
         }
         None => None,
     };
-    let (fingerprint, mac) = token.verify_signer()?;
-    cluster::route(ctx, token.slot(), argv.bytes(2))?;
-    let (old, _) = token.open_verified(ctx, &fingerprint, true, None)?;
+    let signer = token.verify_signer()?;
+    cluster::route(ctx, token.slot())?;
+    let (old, _) = token.open_verified(ctx, &signer.fingerprint, true, None)?;
 
-    let (mac, new_fingerprint) = match new_sign_key {
-        Some(key) => keycache::with_sign_key(key, |k| (k.mac.clone(), k.fingerprint)),
-        None => (mac, fingerprint),
+    let expire_at = lifetime::capped_expiry(old.expires_at_ms(), old.deadline);
+    if expire_at.is_some_and(|at| at <= rm::milliseconds()) {
+        old.end();
+        stats::bump(Counter::SessionsEnded);
+        return Err(Error::NoSession);
+    }
+    let signer = match new_sign_key {
+        Some(key) => keycache::sign_key(key),
+        None => signer,
     };
-    let meta = Meta::new(&new_fingerprint, old.deadline);
-    let expire_at = old.expires_at_ms();
+    let meta = Meta::new(&signer.fingerprint, old.deadline);
     let payloads = old.payloads();
-    let tok = start::new_token(ctx, &mac, |slot, id| {
+    let tok = start::new_token(ctx, &signer.mac, |slot, id| {
         store::create(ctx, slot, id, &meta, &payloads, expire_at)
     })?;
     old.end();

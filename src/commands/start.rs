@@ -5,12 +5,14 @@ use crate::cluster;
 use crate::errors::Error;
 use crate::keycache;
 use crate::lifetime::{self, Meta};
+use crate::mac::SignState;
+use crate::random;
 use crate::rm::{self, Ctx};
 use crate::slot;
 use crate::stats::{self, Counter};
 use crate::store::{self, Payloads};
 use crate::strings::Args;
-use crate::token::{self, HmacSha256, Id, Token};
+use crate::token::{self, Id, Token};
 
 /// How many ids START draws before giving up; in a cluster a node serving one slot in 16384
 /// needs about 16384 draws on average, so this leaves room for the smallest share.
@@ -31,10 +33,10 @@ pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
         None => None,
     };
     let expire_at = lifetime::capped(expire_at, deadline);
-    let (mac, fingerprint) = keycache::with_sign_key(sign_key, |k| (k.mac.clone(), k.fingerprint));
-    let meta = Meta::new(&fingerprint, deadline);
+    let key = keycache::sign_key(sign_key);
+    let meta = Meta::new(&key.fingerprint, deadline);
     let no_payloads = Payloads::none(ctx);
-    let tok = new_token(ctx, &mac, |slot, id| {
+    let tok = new_token(ctx, &key.mac, |slot, id| {
         if ttl == 0 {
             return Ok(true);
         }
@@ -49,16 +51,15 @@ pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
 /// is taken). Returns the token of the id taken, signed with `mac`.
 pub fn new_token(
     ctx: Ctx,
-    mac: &HmacSha256,
+    mac: &SignState,
     mut create: impl FnMut(u16, &Id) -> Result<bool, Error>,
 ) -> Result<Token, Error> {
     let mut slots = cluster::SlotFilter::new(ctx)?;
-    let mut rng = rand::thread_rng();
     for _ in 0..MAX_DRAWS {
-        let id = token::generate_id(&mut rng);
+        let id = random::with(token::generate_id);
         let tok = token::format(&id, &token::sign(mac, &id));
         let slot = slot::token_slot(&tok);
-        if !slots.accepts(ctx, slot, &tok)? {
+        if !slots.accepts(ctx, slot)? {
             continue;
         }
         if create(slot, &id)? {

@@ -1,14 +1,16 @@
 //! The steps every token command shares: the shape of sign_key and token, then the signature,
 //! then the session.
 
+use std::sync::Arc;
+
 use crate::args;
 use crate::errors::Error;
-use crate::keycache::{self, FINGERPRINT_LEN};
+use crate::keycache::{self, SignKey, FINGERPRINT_LEN};
 use crate::rm::Ctx;
 use crate::slot;
 use crate::store::{self, Session};
 use crate::strings::{Args, OwnedStr, Str};
-use crate::token::{self, HmacSha256, Parsed};
+use crate::token::{self, Parsed};
 
 pub struct TokenArgs<'a> {
     sign_key: &'a [u8],
@@ -48,12 +50,12 @@ impl TokenArgs<'_> {
         })
     }
 
-    /// Checks the signature; the sign key's fingerprint and HMAC state, for signing with it
-    /// again without a second cache lookup.
-    pub fn verify_signer(&self) -> Result<([u8; FINGERPRINT_LEN], HmacSha256), Error> {
-        keycache::with_sign_key(self.sign_key, |k| {
-            token::verify(&k.mac, &self.parsed).map(|()| (k.fingerprint, k.mac.clone()))
-        })
+    /// Checks the signature; the sign key's cache entry, for signing with it again without a
+    /// second cache lookup (and without a copy of its schedule).
+    pub fn verify_signer(&self) -> Result<Arc<SignKey>, Error> {
+        let k = keycache::sign_key(self.sign_key);
+        token::verify(&k.mac, &self.parsed)?;
+        Ok(k)
     }
 
     /// Opens the session of a token whose signature `verify` accepted.

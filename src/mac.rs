@@ -1,0 +1,211 @@
+//! HMAC-SHA256 (RFC 2104) on SHA-256's compression function, with a sign key's schedule
+//! computed once and every copy of key material wiped when it is dropped.
+//!
+//! The schedule (the SHA-256 states after the key's inner and outer padded blocks) signs for
+//! the key as well as the key itself. It lives in one place (the key cache), every command
+//! works on a copy that wipes itself, and so do the padded key blocks and the hash
+//! temporaries: nothing derived from a sign key is left behind in freed memory or on the
+//! stack by this code. (What the compiler keeps in registers is out of its reach.)
+
+use sha2::compress256;
+use sha2::digest::generic_array::GenericArray;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
+
+pub const OUT_LEN: usize = 32;
+const BLOCK: usize = 64;
+
+/// SHA-256's initial state (FIPS 180-4, 5.3.3).
+const IV: [u32; 8] = [
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+];
+
+/// A 64-byte slice as the one block `compress256` takes, by reference (never copied).
+fn one_block(block: &[u8]) -> &[GenericArray<u8, sha2::digest::consts::U64>] {
+    std::slice::from_ref(GenericArray::from_slice(block))
+}
+
+/// Continues a SHA-256 whose `state` has absorbed `before` bytes (whole blocks) with `data`, and
+/// writes the digest to `out`. The state is left holding the digest: callers wipe it.
+fn finish(state: &mut [u32; 8], before: u64, data: &[u8], out: &mut [u8; OUT_LEN]) {
+    let mut blocks = data.chunks_exact(BLOCK);
+    for block in &mut blocks {
+        compress256(state, one_block(block));
+    }
+    let rest = blocks.remainder();
+    let mut tail = Zeroizing::new([0u8; 2 * BLOCK]);
+    tail[..rest.len()].copy_from_slice(rest);
+    tail[rest.len()] = 0x80;
+    let len = if rest.len() + 9 <= BLOCK {
+        BLOCK
+    } else {
+        2 * BLOCK
+    };
+    let bits = (before + data.len() as u64).wrapping_mul(8);
+    tail[len - 8..len].copy_from_slice(&bits.to_be_bytes());
+    for block in tail[..len].chunks_exact(BLOCK) {
+        compress256(state, one_block(block));
+    }
+    for (bytes, word) in out.chunks_exact_mut(4).zip(state.iter()) {
+        bytes.copy_from_slice(&word.to_be_bytes());
+    }
+}
+
+/// SHA-256 of `data` into `out`, its temporaries wiped.
+pub fn sha256_into(data: &[u8], out: &mut [u8; OUT_LEN]) {
+    let mut state = Zeroizing::new(IV);
+    finish(&mut state, 0, data, out);
+}
+
+/// A sign key's HMAC-SHA256 schedule. Never cloned: `sign_into` works on a wiped copy.
+pub struct SignState {
+    inner: [u32; 8],
+    outer: [u32; 8],
+}
+
+impl SignState {
+    /// All zeroes: a placeholder to fill in place with `init`.
+    pub const EMPTY: SignState = SignState {
+        inner: [0; 8],
+        outer: [0; 8],
+    };
+
+    pub fn new(key: &[u8]) -> SignState {
+        let mut s = SignState::EMPTY;
+        s.init(key);
+        s
+    }
+
+    /// Computes the schedule of `key` into `self` (in place, so that it can be made where it
+    /// is kept, never moved there).
+    pub fn init(&mut self, key: &[u8]) {
+        let mut block = Zeroizing::new([0u8; BLOCK]);
+        if key.len() > BLOCK {
+            let mut digest = Zeroizing::new([0u8; OUT_LEN]);
+            sha256_into(key, &mut digest);
+            block[..OUT_LEN].copy_from_slice(&*digest);
+        } else {
+            block[..key.len()].copy_from_slice(key);
+        }
+        for b in block.iter_mut() {
+            *b ^= 0x36;
+        }
+        self.inner = IV;
+        compress256(&mut self.inner, one_block(&block[..]));
+        for b in block.iter_mut() {
+            *b ^= 0x36 ^ 0x5c;
+        }
+        self.outer = IV;
+        compress256(&mut self.outer, one_block(&block[..]));
+    }
+
+    /// HMAC-SHA256(key, message) into `out`.
+    pub fn sign_into(&self, message: &[u8], out: &mut [u8; OUT_LEN]) {
+        let mut state = Zeroizing::new(self.inner);
+        let mut inner = Zeroizing::new([0u8; OUT_LEN]);
+        finish(&mut state, BLOCK as u64, message, &mut inner);
+        *state = self.outer;
+        finish(&mut state, BLOCK as u64, &*inner, out);
+    }
+
+    /// Whether `tag` is HMAC-SHA256(key, message), compared in constant time.
+    pub fn verify(&self, message: &[u8], tag: &[u8; OUT_LEN]) -> bool {
+        let mut expected = Zeroizing::new([0u8; OUT_LEN]);
+        self.sign_into(message, &mut expected);
+        expected.ct_eq(tag).into()
+    }
+}
+
+impl Drop for SignState {
+    fn drop(&mut self) {
+        self.inner.zeroize();
+        self.outer.zeroize();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hmac::{Hmac, Mac};
+    use rand::{Rng, RngCore, SeedableRng};
+    use sha2::{Digest, Sha256};
+
+    fn sign(key: &[u8], message: &[u8]) -> String {
+        let mut out = [0u8; OUT_LEN];
+        SignState::new(key).sign_into(message, &mut out);
+        hex::encode(out)
+    }
+
+    #[test]
+    fn rfc_4231_vectors() {
+        let long_key = [0xaau8; 131];
+        let cases: [(&[u8], &[u8], &str); 6] = [
+            (&[0x0b; 20], b"Hi There", "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+            (b"Jefe", b"what do ya want for nothing?", "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+            (&[0xaa; 20], &[0xdd; 50], "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"),
+            (
+                &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25],
+                &[0xcd; 50],
+                "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b",
+            ),
+            (&long_key, b"Test Using Larger Than Block-Size Key - Hash Key First", "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+            (
+                &long_key,
+                b"This is a test using a larger than block-size key and a larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm.",
+                "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2",
+            ),
+        ];
+        for (key, message, want) in cases {
+            assert_eq!(sign(key, message), want);
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_hmac_and_sha2_crates_at_every_length() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for len in 0..300 {
+            let mut key = vec![0u8; rng.gen_range(0..200)];
+            let mut message = vec![0u8; len];
+            rng.fill_bytes(&mut key);
+            rng.fill_bytes(&mut message);
+            let mut reference = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+            reference.update(&message);
+            let want = hex::encode(reference.finalize().into_bytes());
+            assert_eq!(
+                sign(&key, &message),
+                want,
+                "key {} message {len}",
+                key.len()
+            );
+            let mut digest = [0u8; OUT_LEN];
+            sha256_into(&message, &mut digest);
+            assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(&message)));
+        }
+    }
+
+    #[test]
+    fn verify_takes_exactly_the_tag() {
+        let s = SignState::new(b"k");
+        let mut tag = [0u8; OUT_LEN];
+        s.sign_into(b"message", &mut tag);
+        assert!(s.verify(b"message", &tag));
+        assert!(!s.verify(b"messagf", &tag));
+        for i in 0..OUT_LEN {
+            let mut bad = tag;
+            bad[i] ^= 0x01;
+            assert!(!s.verify(b"message", &bad));
+        }
+    }
+
+    #[test]
+    fn dropped_schedule_is_wiped() {
+        let mut slot = std::mem::MaybeUninit::new(SignState::new(b"a secret sign key"));
+        // SAFETY: dropped once; Drop wrote every byte, so they are initialized.
+        let left = unsafe {
+            std::ptr::drop_in_place(slot.as_mut_ptr());
+            std::slice::from_raw_parts(slot.as_ptr().cast::<u8>(), std::mem::size_of::<SignState>())
+                .to_vec()
+        };
+        assert!(left.iter().all(|&b| b == 0));
+    }
+}
