@@ -353,6 +353,77 @@ fn renew_keeps_the_absolute_expiry_and_the_cap() {
 }
 
 #[test]
+fn renew_applies_the_cap_again_and_ends_a_session_past_it() {
+    let s = Server::start();
+    let mut c = s.conn();
+
+    // A capped session made persistent, or given a later end, natively: RENEW gives it its
+    // deadline back.
+    for native in [&["PERSIST"][..], &["PEXPIRE", "999999999"]] {
+        let t = start_capped(&mut c, KEY, 600, 3600);
+        let deadline = deadline_of(&meta(&mut c, &t));
+        let k = session_key_of(&mut c, &t);
+        let _: i64 = cmd(native[0])
+            .arg(&k)
+            .arg(&native[1..])
+            .query(&mut c)
+            .unwrap();
+        let n = renew(&mut c, KEY, &t, None);
+        assert_same_expiry(token_expiry(&mut c, &n), deadline);
+        assert_eq!(deadline_of(&meta(&mut c, &n)), deadline);
+        let left: i64 = cmd("SESSIONGATE.TTL")
+            .arg(KEY)
+            .arg(&n)
+            .query(&mut c)
+            .unwrap();
+        assert!((3590..=3600).contains(&left), "{native:?}: TTL {left}");
+    }
+
+    // A session past its deadline ends: RENEW answers "does not exist", as every later
+    // command does, and the key is gone. (Its deadline is written back natively, as anyone
+    // with HSET can.)
+    let ended_before = info_counter(&mut c, "sessions_ended");
+    for native in [&["PERSIST"][..], &["PEXPIRE", "999999999"]] {
+        let t = start_capped(&mut c, KEY, 600, 3600);
+        let k = session_key_of(&mut c, &t);
+        let past = server_ms(&mut c) - 1;
+        let m = [&fingerprint(KEY)[..], &past.to_be_bytes()].concat();
+        let _: i64 = cmd("HSET").arg(&k).arg("").arg(&m).query(&mut c).unwrap();
+        let _: i64 = cmd(native[0])
+            .arg(&k)
+            .arg(&native[1..])
+            .query(&mut c)
+            .unwrap();
+        assert_eq!(err(&mut c, &renew_cmd(KEY, &t, None)), NO_SESSION);
+        assert_eq!(err(&mut c, &renew_cmd(KEY, &t, Some(NEW_KEY))), NO_SESSION);
+        assert!(
+            keys(&mut c).iter().all(|x| *x != k),
+            "{native:?}: the key stays"
+        );
+        assert_eq!(
+            err(&mut c, cmd("SESSIONGATE.TTL").arg(KEY).arg(&t)),
+            NO_SESSION
+        );
+    }
+    assert_eq!(info_counter(&mut c, "sessions_ended"), ended_before + 2);
+    assert_eq!(
+        info_counter(&mut c, "sessions_renewed"),
+        2,
+        "only the renewals above"
+    );
+}
+
+fn info_counter(c: &mut redis::Connection, name: &str) -> u64 {
+    let info: String = cmd("INFO").arg("sessiongate").query(c).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("sessiongate_{name}:")))
+        .unwrap_or_else(|| panic!("no {name}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
 fn max_lifetime_caps_start_and_every_expire() {
     let s = Server::start();
     let mut c = s.conn();
