@@ -16,9 +16,11 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// `None` unless `host` is printable ASCII without spaces (an error reply is one line).
+    /// `None` unless `host` is printable ASCII without spaces (an error reply is one line). It
+    /// may be empty: Redis 7.0 names an unknown endpoint so (`MOVED 3296 :7001`), later
+    /// servers `?`.
     pub fn new(host: &[u8], port: u16) -> Option<Endpoint> {
-        let printable = !host.is_empty() && host.iter().all(|b| b.is_ascii_graphic());
+        let printable = host.iter().all(|b| b.is_ascii_graphic());
         printable.then(|| Endpoint {
             host: String::from_utf8_lossy(host).into_owned(),
             port,
@@ -304,7 +306,15 @@ mod tests {
             .message(),
             "MOVED 1 ?:7000"
         );
-        for bad in [&b""[..], b"a b", b"a\r\n", b"\xff", b"a\0"] {
+        assert_eq!(
+            Error::Moved {
+                slot: 1,
+                to: endpoint("", 7000)
+            }
+            .message(),
+            "MOVED 1 :7000"
+        );
+        for bad in [&b"a b"[..], b"a\r\n", b"\xff", b"a\0"] {
             assert_eq!(Endpoint::new(bad, 1), None, "{bad:?}");
         }
     }

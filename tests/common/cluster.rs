@@ -42,6 +42,11 @@ impl Node {
 
     /// A node started with `extra` server arguments.
     pub fn start_with(extra: &[&str]) -> Node {
+        Node::start_with_module_args(extra, &[])
+    }
+
+    /// A node started with `extra` server arguments and `module_args` for the module.
+    pub fn start_with_module_args(extra: &[&str], module_args: &[&str]) -> Node {
         let server = Server::with_ports(
             Options {
                 args: [
@@ -56,6 +61,7 @@ impl Node {
                 .chain(extra)
                 .map(|s| s.to_string())
                 .collect(),
+                module_args: module_args.iter().map(|s| s.to_string()).collect(),
                 ..Options::default()
             },
             cluster_port,
@@ -135,8 +141,18 @@ impl Cluster {
 
     /// Like `new`, every node started with `extra` server arguments.
     pub fn with_node_args(replicas: usize, empty: usize, extra: &[&str]) -> Cluster {
+        Cluster::with_args(replicas, empty, extra, &[])
+    }
+
+    /// Like `new`, every node started with `extra` server arguments and `module_args`.
+    pub fn with_args(
+        replicas: usize,
+        empty: usize,
+        extra: &[&str],
+        module_args: &[&str],
+    ) -> Cluster {
         let nodes: Vec<Node> = (0..3 + replicas + empty)
-            .map(|_| Node::start_with(extra))
+            .map(|_| Node::start_with_module_args(extra, module_args))
             .collect();
         let cluster = Cluster { nodes };
         let mut create = Command::new(redis_cli());
