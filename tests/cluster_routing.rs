@@ -107,7 +107,7 @@ fn renew_under_a_live_reshard_ends_in_one_token_each() {
             let mut renewed = 0u64;
             let mut last_pass = false;
             loop {
-                for i in 0..tokens.len() {
+                for (i, original) in tokens.iter().enumerate() {
                     let t = current.lock().unwrap()[i].clone();
                     // Routed by the token's slot, or (every third) by the sign key, as a
                     // cluster client routes a keyless command: then MOVED leads it.
@@ -127,7 +127,7 @@ fn renew_under_a_live_reshard_ends_in_one_token_each() {
                         }
                     };
                     match pget_user(&mut cc, &n) {
-                        Ok(user) if user == tokens[i][3..19] => {}
+                        Ok(user) if user == original[3..19] => {}
                         other => errors
                             .lock()
                             .unwrap()
