@@ -107,7 +107,13 @@ fn cluster_primary(ctx: Ctx) -> bool {
 }
 
 /// Whether the calling client is connected over TLS (redirections name the TLS port then).
+/// A script's or the replication link's client has no connection of its own (and Valkey 9.1
+/// crashes when asked about a script's): false.
 fn client_tls(ctx: Ctx) -> bool {
+    let fake = raw::REDISMODULE_CTX_FLAGS_LUA | raw::REDISMODULE_CTX_FLAGS_REPLICATED;
+    if flags(ctx) & fake as c_int != 0 {
+        return false;
+    }
     // SAFETY: reads function pointers set once at load; the info struct is ours, its version
     // set as the API asks.
     unsafe {
@@ -340,8 +346,8 @@ pub fn missing_session(ctx: Ctx, slot: u16) -> Error {
     if !cluster_primary(ctx) {
         return Error::NoSession;
     }
-    let tls = client_tls(ctx);
-    match decide(ctx, |v| v.missing(slot, tls)) {
+    let tls = || client_tls(ctx);
+    match decide(ctx, |v| v.missing(slot, &tls)) {
         Outcome::Decided(Decision::Answer(e)) => e,
         Outcome::NotReread => Error::TryAgain,
         // The server ran the command here and a fresh view knows nothing of the slot: the
@@ -376,8 +382,8 @@ pub fn route(ctx: Ctx, slot: u16) -> Result<(), Error> {
         return Ok(());
     }
     let probe = probe(ctx, slot);
-    let tls = client_tls(ctx);
-    match decide(ctx, |v| v.route(slot, probe, tls)) {
+    let tls = || client_tls(ctx);
+    match decide(ctx, |v| v.route(slot, probe, &tls)) {
         Outcome::Decided(Decision::Answer(e)) => Err(e),
         Outcome::Decided(_) => Ok(()),
         // A fresh view cannot explain the server's answer: where it accepts the slot it is

@@ -70,15 +70,22 @@ pub struct Node {
 impl Node {
     /// The endpoint Redis names to a client of this kind (as `clusterRedirectClient` does): a
     /// TLS client gets the TLS port, a plaintext client the plaintext one, each the other where
-    /// the node has only that one. `None` for a node without an address.
-    pub fn endpoint_for(&self, tls_client: bool) -> Option<Endpoint> {
-        let (first, second) = if tls_client {
-            (self.tls_port, self.port)
-        } else {
-            (self.port, self.tls_port)
+    /// the node has only that one. `tls_client` is asked only when the node has both. `None`
+    /// for a node without an address.
+    pub fn endpoint_for(&self, tls_client: &dyn Fn() -> bool) -> Option<Endpoint> {
+        let port = match (self.port, self.tls_port) {
+            (0, 0) => return None,
+            (p, 0) | (0, p) => p,
+            (p, _) if p == self.tls_port => p,
+            (p, t) => {
+                if tls_client() {
+                    t
+                } else {
+                    p
+                }
+            }
         };
-        let port = if first != 0 { first } else { second };
-        (port != 0).then(|| Endpoint::new(&self.endpoint, port))?
+        Endpoint::new(&self.endpoint, port)
     }
 }
 
@@ -163,14 +170,14 @@ impl View {
             .map(|(_, _, n)| *n)
     }
 
-    fn redirect(&self, node: usize, tls_client: bool) -> Option<Endpoint> {
+    fn redirect(&self, node: usize, tls_client: &dyn Fn() -> bool) -> Option<Endpoint> {
         self.nodes.get(node)?.endpoint_for(tls_client)
     }
 
     /// RENEW of a token of `slot`, which declares no key: whether to look the session up here
     /// or what to answer, as Redis routes a command whose key is the token. `probe` is what
     /// the server answered for a name of the slot (which never exists).
-    pub fn route(&self, slot: u16, probe: Probe, tls_client: bool) -> Decision {
+    pub fn route(&self, slot: u16, probe: Probe, tls_client: &dyn Fn() -> bool) -> Decision {
         let state = self.state(slot);
         match probe {
             Probe::Down => Decision::Answer(Error::ClusterDown),
@@ -194,7 +201,7 @@ impl View {
         }
     }
 
-    fn moved(&self, slot: u16, owner: Option<usize>, tls_client: bool) -> Decision {
+    fn moved(&self, slot: u16, owner: Option<usize>, tls_client: &dyn Fn() -> bool) -> Decision {
         match owner.and_then(|n| self.redirect(n, tls_client)) {
             Some(to) => Decision::Answer(Error::Moved { slot, to }),
             None => Decision::Answer(Error::SlotNotServed),
@@ -203,7 +210,7 @@ impl View {
 
     /// The answer for a token of `slot` whose session is not on this node, when the command
     /// ran here (the server routed it here, or RENEW's `route` said so).
-    pub fn missing(&self, slot: u16, tls_client: bool) -> Decision {
+    pub fn missing(&self, slot: u16, tls_client: &dyn Fn() -> bool) -> Decision {
         match self.state(slot) {
             SlotState::Stable => Decision::Answer(Error::NoSession),
             // It may be in transit: cluster clients retry TRYAGAIN.
@@ -465,7 +472,9 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
     fn knows_which_primary_serves_the_other_slots() {
         let v = parse_nodes(NODES.as_bytes()).unwrap();
         let at = |slot| match v.state(slot) {
-            SlotState::Elsewhere(n) => Some(v.nodes[n].endpoint_for(false).unwrap().to_string()),
+            SlotState::Elsewhere(n) => {
+                Some(v.nodes[n].endpoint_for(&|| false).unwrap().to_string())
+            }
             _ => None,
         };
         assert_eq!(at(5461).as_deref(), Some("127.0.0.1:30002"));
@@ -478,7 +487,7 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
                   c :0@0 master,noaddr - 0 0 3 connected 300\n\
                   d 10.0.0.9:7003@17003 master - 0 0 4 connected 400-399 x-1 [500->-a]\n";
         let v = parse_nodes(v6.as_bytes()).unwrap();
-        let routed = |slot| v.route(slot, Probe::Refused, false);
+        let routed = |slot| v.route(slot, Probe::Refused, &|| false);
         assert_eq!(routed(1), moved(1, "::1:7001"));
         assert_eq!(routed(100), moved(100, "::1:7001"));
         assert_eq!(routed(200), moved(200, "::1:7001"));
@@ -496,17 +505,20 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
     #[test]
     fn renew_is_routed_as_redis_routes_a_key_of_the_slot() {
         let v = parse_nodes(NODES.as_bytes()).unwrap();
-        let route = |slot, probe| v.route(slot, probe, false);
+        let route = |slot, probe| v.route(slot, probe, &|| false);
         // Served here: look the session up; a missing one does not exist.
         assert_eq!(route(0, Probe::Served), Decision::Here);
-        assert_eq!(v.missing(0, false), Decision::Answer(Error::NoSession));
+        assert_eq!(v.missing(0, &|| false), Decision::Answer(Error::NoSession));
         // Migrating from here: look up; a session that left is asked for at the target.
         assert_eq!(route(93, Probe::Refused), Decision::Here);
-        assert_eq!(v.missing(93, false), ask(93, "127.0.0.1:30003"));
+        assert_eq!(v.missing(93, &|| false), ask(93, "127.0.0.1:30003"));
         // Importing: with ASKING (the probe passed) look up, TRYAGAIN while in transit;
         // without, MOVED to the owner.
         assert_eq!(route(6000, Probe::Served), Decision::Here);
-        assert_eq!(v.missing(6000, false), Decision::Answer(Error::TryAgain));
+        assert_eq!(
+            v.missing(6000, &|| false),
+            Decision::Answer(Error::TryAgain)
+        );
         assert_eq!(route(6000, Probe::Refused), moved(6000, "127.0.0.1:30002"));
         // Elsewhere, or nowhere.
         assert_eq!(
@@ -515,7 +527,7 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
         );
         let unserved = parse_nodes(b"a 1.2.3.4:5@6 myself,master - 0 0 1 connected 0-99\n");
         assert_eq!(
-            unserved.unwrap().route(100, Probe::Refused, false),
+            unserved.unwrap().route(100, Probe::Refused, &|| false),
             Decision::Answer(Error::SlotNotServed)
         );
         // The cluster is down, whatever the view says.
@@ -532,7 +544,7 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
         // The server and the view disagree: read the topology again.
         assert_eq!(route(0, Probe::Refused), Decision::Stale);
         assert_eq!(route(10923, Probe::Served), Decision::Stale);
-        assert_eq!(v.missing(10923, false), Decision::Stale);
+        assert_eq!(v.missing(10923, &|| false), Decision::Stale);
         assert_eq!(v.in_transit(10923), None);
         assert_eq!(
             (v.in_transit(93), v.in_transit(6000), v.in_transit(0)),
@@ -581,16 +593,16 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
         assert_eq!(parsed.len(), 2);
         v.apply_shards(&parsed);
         assert_eq!(
-            v.route(6000, Probe::Refused, false),
+            v.route(6000, Probe::Refused, &|| false),
             moved(6000, "node-b.example:7411")
         );
         assert_eq!(
-            v.route(6000, Probe::Refused, true),
+            v.route(6000, Probe::Refused, &|| true),
             moved(6000, "node-b.example:8411")
         );
         // A node with a TLS port only: plaintext clients get it too (as Redis does).
-        assert_eq!(v.missing(93, false), ask(93, "?:8412"));
-        assert_eq!(v.missing(93, true), ask(93, "?:8412"));
+        assert_eq!(v.missing(93, &|| false), ask(93, "?:8412"));
+        assert_eq!(v.missing(93, &|| true), ask(93, "?:8412"));
         assert_eq!(parse_shards(&Reply::Other), vec![]);
     }
 
@@ -602,7 +614,7 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
             port,
             tls_port,
         };
-        let at = |node: Node, tls| node.endpoint_for(tls).map(|e| e.to_string());
+        let at = |node: Node, tls: bool| node.endpoint_for(&|| tls).map(|e| e.to_string());
         assert_eq!(at(n(7000, 0), false).as_deref(), Some("h:7000"));
         assert_eq!(at(n(7000, 0), true).as_deref(), Some("h:7000"));
         assert_eq!(at(n(7000, 8000), false).as_deref(), Some("h:7000"));
@@ -639,7 +651,7 @@ e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 127.0.0.1:30001@31001 myself,master - 0
         let v = parse_nodes(b"a b myself c d e f g \xff\x00 0-16383").unwrap();
         assert_eq!(v.stable.len(), SLOTS);
         let v = parse_nodes(b"a b myself c d e f g [5->-nobody]").unwrap();
-        assert_eq!(v.missing(5, false), Decision::Answer(Error::TryAgain));
+        assert_eq!(v.missing(5, &|| false), Decision::Answer(Error::TryAgain));
     }
 
     #[test]

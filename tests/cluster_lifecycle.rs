@@ -474,3 +474,53 @@ fn scripts_that_declare_a_key_may_start_and_renew() {
         assert!((1..=600).contains(&left), "{left}");
     }
 }
+
+#[test]
+fn scripts_that_declare_no_key_start_and_renew_and_none_runs_inside_multi() {
+    let cluster = Cluster::new(0, 0);
+    let primaries = &cluster.nodes[..3];
+    let mut cc = cluster.client(false);
+    let start_script = "return redis.call('SESSIONGATE.START', ARGV[1], ARGV[2])";
+    let renew_script = "return redis.call('SESSIONGATE.RENEW', ARGV[1], ARGV[2])";
+    let eval = |script: &str, args: &[&[u8]]| {
+        let mut e = cmd("EVAL");
+        e.arg(script).arg(0);
+        for a in args {
+            e.arg(*a);
+        }
+        e
+    };
+    let mut live = vec![];
+    for node in primaries {
+        let owned = node.owned_slots();
+        let mut c = node.conn();
+        for _ in 0..4 {
+            let t: Vec<u8> = eval(start_script, &[KEY, b"600"]).query(&mut c).unwrap();
+            assert!(owned.contains(&slot_of(&t)));
+            let n: Vec<u8> = eval(renew_script, &[KEY, &t]).query(&mut c).unwrap();
+            assert!(owned.contains(&slot_of(&n)));
+            live.push(n);
+        }
+        // The same scripts inside MULTI/EXEC are refused (the transaction would file the new
+        // key under another slot's table on a per-slot-table server), and change nothing.
+        let keys_before = cluster.assert_keys_filed();
+        let old = live.last().unwrap().clone();
+        let r = transaction(
+            &mut c,
+            &[
+                eval(start_script, &[KEY, b"600"]),
+                eval(renew_script, &[KEY, &old]),
+            ],
+        );
+        assert!(error_of(&r[0]).contains(START_IN_MULTI), "{:?}", r[0]);
+        assert!(error_of(&r[1]).contains(RENEW_IN_MULTI), "{:?}", r[1]);
+        assert_eq!(cluster.assert_keys_filed(), keys_before);
+    }
+    // Every new key is found by name and counted in its own slot, and every session works.
+    assert_eq!(cluster.assert_keys_filed(), live.len());
+    for t in &live {
+        let v = routed(&mut cc, cmd("SESSIONGATE.TTL").arg(KEY).arg(t), t).unwrap();
+        let left: i64 = redis::from_redis_value(&v).unwrap();
+        assert!((1..=600).contains(&left), "{left}");
+    }
+}
