@@ -4,7 +4,8 @@
 //!
 //! The target holds a migrating slot's keys before it owns the slot. Valkey's debug hook
 //! `DEBUG SLOTMIGRATION PREVENT-PAUSE` keeps the migration in that state for as long as the test
-//! needs to look at it. Servers without `CLUSTER MIGRATESLOTS` skip the test with the reason.
+//! needs to look at it. Servers without `CLUSTER MIGRATESLOTS` skip the test: it prints
+//! `SKIPPED: <reason>` to stderr, which scripts/run-dist-tests.sh counts as a skip.
 
 mod common;
 
@@ -72,6 +73,15 @@ fn wait_state(cluster: &Cluster, node: &Node, state: &str) {
         );
         now == state
     });
+}
+
+/// How often the node read `CLUSTER NODES` (INFO commandstats).
+fn nodes_calls(node: &Node) -> u64 {
+    node.info("commandstats")
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_cluster|nodes:calls="))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Keys per slot of `slots`, as the node's own slot tables count them.
@@ -178,12 +188,21 @@ fn migrateslots_moves_sessions_under_a_live_client() {
     if !has_migrateslots(&Server::start()) {
         let ((major, minor), valkey) = server_version();
         let name = if valkey { "Valkey" } else { "Redis" };
-        eprintln!(
-            "skipped: {name} {major}.{minor} has no CLUSTER MIGRATESLOTS (atomic slot migration is Valkey 9.0+)"
+        let reason = format!(
+            "{name} {major}.{minor} has no CLUSTER MIGRATESLOTS (atomic slot migration is Valkey 9.0+)"
         );
+        eprintln!("SKIPPED: {reason}");
         return;
     }
-    let cluster = Cluster::with_node_args(0, 0, &["--enable-debug-command", "yes"]);
+    // The nodes trust their slot cache for 10 minutes: A's view of its slots is read before the
+    // hand-over and never again by age, so the STARTs after the hand-over certainly meet a
+    // stale cache (only the server's refusal of a moved slot has A read it again).
+    let cluster = Cluster::with_args(
+        0,
+        0,
+        &["--enable-debug-command", "yes"],
+        &["cluster-cache-ms", "600000"],
+    );
     let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
     let mut owned_by_a: Vec<u16> = a.owned_slots().into_iter().collect();
     owned_by_a.sort();
@@ -203,14 +222,13 @@ fn migrateslots_moves_sessions_under_a_live_client() {
     let moving_sessions = tokens.iter().filter(|t| in_range(t)).count();
     assert!(moving_sessions > 100, "{moving_sessions}");
 
-    // Hold the migration before its hand-over when the server offers the hook.
-    let held = cmd("DEBUG")
+    // Hold the migration before its hand-over (every server with MIGRATESLOTS has the hook).
+    let _: () = cmd("DEBUG")
         .arg("SLOTMIGRATION")
         .arg("PREVENT-PAUSE")
         .arg(1)
-        .query::<()>(&mut ac)
-        .map_err(|e| eprintln!("no DEBUG SLOTMIGRATION here ({e}): the migration runs unheld"))
-        .is_ok();
+        .query(&mut ac)
+        .unwrap_or_else(|e| panic!("DEBUG SLOTMIGRATION PREVENT-PAUSE: {}", error_text(&e)));
 
     let stop = AtomicBool::new(false);
     let seen = Mutex::new(Seen {
@@ -236,7 +254,7 @@ fn migrateslots_moves_sessions_under_a_live_client() {
         assert_eq!(reply, "OK");
 
         let mut born = vec![];
-        if held {
+        {
             wait_state(&cluster, a, "waiting-to-pause");
             // B holds the slots' keys ...
             cluster.wait("B to hold every key of the moving slots", || {
@@ -270,26 +288,23 @@ fn migrateslots_moves_sessions_under_a_live_client() {
                 count_keys(b, &moving) == count_keys(a, &moving)
             });
         }
-        // START refreshes A's slot cache when it is older than a second: wait that long, so
-        // that the next START refreshes it just before the hand-over. The STARTs after the
-        // hand-over then meet a cache that still lists the moved slots as A's, and only the
-        // server's confirmation keeps them out.
-        std::thread::sleep(Duration::from_millis(1100));
-        let t = start(&mut ac, KEY, 600);
-        born.push(t);
         let keys: Vec<Vec<u8>> = moving.iter().flat_map(|&s| keys_in_slot(a, s)).collect();
         let before = records(&mut ac, &keys);
-        if held {
-            let _: () = cmd("DEBUG")
-                .arg("SLOTMIGRATION")
-                .arg("PREVENT-PAUSE")
-                .arg(0)
-                .query(&mut ac)
-                .unwrap();
-        }
+        let reads_before = nodes_calls(a);
+        let _: () = cmd("DEBUG")
+            .arg("SLOTMIGRATION")
+            .arg("PREVENT-PAUSE")
+            .arg(0)
+            .query(&mut ac)
+            .unwrap();
         wait_state(&cluster, a, "success");
-        // At once, with A's slot cache still from before the hand-over: A never issues a
-        // slot it gave away.
+        assert_eq!(
+            nodes_calls(a),
+            reads_before,
+            "A read its slots during the hand-over: its cache is not the stale one"
+        );
+        // A's slot cache still lists the moved slots as its own: A never issues a slot it gave
+        // away, because the server refuses each one it draws (and A reads its slots again).
         let mut after = vec![];
         for _ in 0..200 {
             let t = start(&mut ac, KEY, 600);
@@ -300,6 +315,10 @@ fn migrateslots_moves_sessions_under_a_live_client() {
             );
             after.push(t);
         }
+        assert!(
+            nodes_calls(a) > reads_before,
+            "no START met the stale cache (none drew a moved slot)"
+        );
         for s in [lo, hi] {
             cluster.wait_owner(s, b);
         }
