@@ -401,3 +401,214 @@ fn a_slot_nobody_serves_and_a_cluster_that_is_down() {
         "reads still work"
     );
 }
+
+/// A CA and a certificate for 127.0.0.1 made with the `openssl` command, in `dir`; `None`
+/// without openssl.
+fn make_certificates(dir: &std::path::Path) -> Option<[String; 3]> {
+    let run = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    let made = run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=sessiongate-test-ca",
+    ]) && run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "node.key",
+        "-out",
+        "node.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]) && run(&[
+        "x509",
+        "-req",
+        "-in",
+        "node.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "node.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    let path = |f: &str| dir.join(f).display().to_string();
+    made.then(|| [path("node.crt"), path("node.key"), path("ca.crt")])
+}
+
+/// Whether the server under test was built with TLS: started with a TLS port, it comes up.
+fn server_has_tls(certs: &[String; 3]) -> bool {
+    let dir = std::env::temp_dir().join(format!("sessiongate-tls-probe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port().to_string();
+    let mut child = std::process::Command::new(server_binary())
+        .args(["--port", "0", "--tls-port", &port, "--save", ""])
+        .args(["--tls-cert-file", &certs[0], "--tls-key-file", &certs[1]])
+        .args([
+            "--tls-ca-cert-file",
+            &certs[2],
+            "--dir",
+            dir.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let up = loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break false;
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).is_ok() {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    up
+}
+
+/// The error redis-cli prints for a command sent over TLS to `port`.
+fn tls_error(port: u16, ca: &str, args: &[&[u8]]) -> String {
+    let mut c = std::process::Command::new(redis_cli());
+    c.args(["--tls", "--cacert", ca, "-p", &port.to_string()]);
+    for a in args {
+        c.arg(std::str::from_utf8(a).unwrap());
+    }
+    let out = c.output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn tls_clients_are_sent_to_the_tls_port() {
+    let dir = std::env::temp_dir().join(format!("sessiongate-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some(certs) = make_certificates(&dir) else {
+        eprintln!("SKIPPED: no openssl command to make test certificates with");
+        return;
+    };
+    if !server_has_tls(&certs) {
+        let ((major, minor), valkey) = server_version();
+        let name = if valkey { "Valkey" } else { "Redis" };
+        eprintln!("SKIPPED: this {name} {major}.{minor} was built without TLS");
+        return;
+    }
+    // A TLS cluster whose nodes keep a plaintext port too: Redis sends a TLS client to a
+    // node's TLS port and a plaintext client to its plaintext port.
+    let tls_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let nodes: Vec<Server> = tls_ports
+        .iter()
+        .map(|tls_port| {
+            let args: Vec<String> = [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-port",
+                &free_port().to_string(),
+                "--tls-port",
+                &tls_port.to_string(),
+                "--tls-cluster",
+                "yes",
+                "--tls-replication",
+                "yes",
+                "--tls-auth-clients",
+                "no",
+                "--tls-cert-file",
+                &certs[0],
+                "--tls-key-file",
+                &certs[1],
+                "--tls-ca-cert-file",
+                &certs[2],
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            Server::with(Options {
+                args,
+                ..Options::default()
+            })
+        })
+        .collect();
+    let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
+    for (n, (a, b)) in nodes.iter().zip(ranges) {
+        let _: () = cmd("CLUSTER")
+            .arg("ADDSLOTSRANGE")
+            .arg(a)
+            .arg(b)
+            .query(&mut n.conn())
+            .unwrap();
+    }
+    for n in &nodes[1..] {
+        let bus: u16 = cmd("CONFIG")
+            .arg("GET")
+            .arg("cluster-port")
+            .query::<(String, u16)>(&mut n.conn())
+            .unwrap()
+            .1;
+        let tls_port = tls_ports[nodes.iter().position(|m| m.port == n.port).unwrap()];
+        let _: () = cmd("CLUSTER")
+            .arg("MEET")
+            .arg("127.0.0.1")
+            .arg(tls_port)
+            .arg(bus)
+            .query(&mut nodes[0].conn())
+            .unwrap();
+    }
+    wait_until("the TLS cluster", Duration::from_secs(30), || {
+        nodes.iter().all(|n| {
+            let info: String = cmd("CLUSTER").arg("INFO").query(&mut n.conn()).unwrap();
+            info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:3\r")
+        })
+    });
+    for (i, owner) in nodes.iter().enumerate() {
+        let t = start(&mut owner.conn(), KEY, 600);
+        let other = (i + 1) % 3;
+        let slot = slot_of(&t);
+        // Plaintext: the owner's plaintext port, as GET says.
+        let mut c = nodes[other].conn();
+        let plain = format!("MOVED {slot} 127.0.0.1:{}", owner.port);
+        wait_until(
+            "RENEW's MOVED for a plaintext client",
+            Duration::from_secs(30),
+            || {
+                err(&mut c, cmd("GET").arg(&t)) == plain
+                    && err(&mut c, &renew_cmd(KEY, &t, None)) == plain
+            },
+        );
+        // TLS: the owner's TLS port, as GET says.
+        let tls = format!("MOVED {slot} 127.0.0.1:{}", tls_ports[i]);
+        let over_tls = |args: &[&[u8]]| tls_error(tls_ports[other], &certs[2], args);
+        assert_eq!(over_tls(&[b"GET", &t]), tls);
+        assert_eq!(over_tls(&[b"SESSIONGATE.RENEW", KEY, &t]), tls);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
