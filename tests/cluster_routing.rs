@@ -17,6 +17,7 @@ use common::*;
 use redis::cluster::ClusterConnection;
 use redis::Value;
 
+/// How often the node ran `CLUSTER NODES` (Redis 7.0+; 6.2 counts no subcommands).
 fn nodes_calls(node: &Node) -> u64 {
     node.info("commandstats")
         .lines()
@@ -196,10 +197,16 @@ fn renew_under_a_live_reshard_ends_in_one_token_each() {
         errors.len(),
         &errors[..errors.len().min(5)]
     );
-    assert!(
-        calls_during_misses <= 1,
-        "50 misses read CLUSTER NODES {calls_during_misses} times"
-    );
+    // Redis 6.2 counts every CLUSTER command together, the cluster client's CLUSTER SLOTS
+    // included: the count means something from 7.0 on.
+    if server_version().0 >= (7, 0) {
+        assert!(
+            calls_during_misses <= 1,
+            "50 misses read CLUSTER NODES {calls_during_misses} times"
+        );
+    } else {
+        eprintln!("(Redis 6.2 counts no CLUSTER subcommands: the reads were not counted)");
+    }
     let reads: Vec<u64> = nodes_after
         .iter()
         .zip(&nodes_before)
@@ -214,8 +221,10 @@ fn renew_under_a_live_reshard_ends_in_one_token_each() {
     assert!(renewed >= 2 * tokens.len() as u64, "{renewed}");
     // Reads of the topology follow its changes (two slots, each IMPORTING, MIGRATING, then
     // NODE on every node), not the thousands of commands.
-    for (n, r) in reads.iter().enumerate() {
-        assert!(*r <= 12, "node {n} read CLUSTER NODES {r} times: {reads:?}");
+    if server_version().0 >= (7, 0) {
+        for (n, r) in reads.iter().enumerate() {
+            assert!(*r <= 12, "node {n} read CLUSTER NODES {r} times: {reads:?}");
+        }
     }
 
     // Every session is there exactly once, under its last token; no retired token's session

@@ -226,7 +226,8 @@ fn material(key: &[u8]) -> Material {
 /// How often each needle occurs in the writable memory of process `pid`.
 fn occurrences(pid: u32, needles: &[&[u8]]) -> Vec<usize> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
-    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem"))
+        .unwrap_or_else(|e| panic!("cannot read the server's memory (/proc/{pid}/mem: {e})"));
     let mut counts = vec![0; needles.len()];
     for line in maps.lines() {
         let mut fields = line.split_whitespace();
