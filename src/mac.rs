@@ -25,15 +25,37 @@ fn one_block(block: &[u8]) -> &[GenericArray<u8, sha2::digest::consts::U64>] {
     std::slice::from_ref(GenericArray::from_slice(block))
 }
 
+/// Scratch bytes held in 64-bit words and wiped when dropped: W volatile writes rather than
+/// 8·W, which keeps the wiping off the hot path's profile.
+struct Scratch<const W: usize>([u64; W]);
+
+impl<const W: usize> Scratch<W> {
+    fn new() -> Self {
+        Scratch([0; W])
+    }
+
+    fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: [u64; W] is 8·W initialized bytes, and u8 needs no alignment.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_mut_ptr().cast::<u8>(), W * 8) }
+    }
+}
+
+impl<const W: usize> Drop for Scratch<W> {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
 /// Continues a SHA-256 whose `state` has absorbed `before` bytes (whole blocks) with `data`, and
-/// writes the digest to `out`. The state is left holding the digest: callers wipe it.
-fn finish(state: &mut [u32; 8], before: u64, data: &[u8], out: &mut [u8; OUT_LEN]) {
+/// writes the 32-byte digest to `out`. The state is left holding the digest: callers wipe it.
+fn finish(state: &mut [u32; 8], before: u64, data: &[u8], out: &mut [u8]) {
     let mut blocks = data.chunks_exact(BLOCK);
     for block in &mut blocks {
         compress256(state, one_block(block));
     }
     let rest = blocks.remainder();
-    let mut tail = Zeroizing::new([0u8; 2 * BLOCK]);
+    let mut scratch = Scratch::<{ 2 * BLOCK / 8 }>::new();
+    let tail = scratch.bytes();
     tail[..rest.len()].copy_from_slice(rest);
     tail[rest.len()] = 0x80;
     let len = if rest.len() + 9 <= BLOCK {
@@ -79,7 +101,8 @@ impl SignState {
     /// Computes the schedule of `key` into `self` (in place, so that it can be made where it
     /// is kept, never moved there).
     pub fn init(&mut self, key: &[u8]) {
-        let mut block = Zeroizing::new([0u8; BLOCK]);
+        let mut scratch = Scratch::<{ BLOCK / 8 }>::new();
+        let block = scratch.bytes();
         if key.len() > BLOCK {
             let mut digest = Zeroizing::new([0u8; OUT_LEN]);
             sha256_into(key, &mut digest);
@@ -91,28 +114,30 @@ impl SignState {
             *b ^= 0x36;
         }
         self.inner = IV;
-        compress256(&mut self.inner, one_block(&block[..]));
+        compress256(&mut self.inner, one_block(block));
         for b in block.iter_mut() {
             *b ^= 0x36 ^ 0x5c;
         }
         self.outer = IV;
-        compress256(&mut self.outer, one_block(&block[..]));
+        compress256(&mut self.outer, one_block(block));
     }
 
-    /// HMAC-SHA256(key, message) into `out`.
+    /// HMAC-SHA256(key, message) into `out`. The working copy of the schedule is compressed
+    /// in place (so it holds a digest, no longer the schedule, once used) and wiped.
     pub fn sign_into(&self, message: &[u8], out: &mut [u8; OUT_LEN]) {
         let mut state = Zeroizing::new(self.inner);
-        let mut inner = Zeroizing::new([0u8; OUT_LEN]);
-        finish(&mut state, BLOCK as u64, message, &mut inner);
+        let mut inner = Scratch::<{ OUT_LEN / 8 }>::new();
+        finish(&mut state, BLOCK as u64, message, inner.bytes());
         *state = self.outer;
-        finish(&mut state, BLOCK as u64, &*inner, out);
+        finish(&mut state, BLOCK as u64, inner.bytes(), out);
     }
 
     /// Whether `tag` is HMAC-SHA256(key, message), compared in constant time.
     pub fn verify(&self, message: &[u8], tag: &[u8; OUT_LEN]) -> bool {
-        let mut expected = Zeroizing::new([0u8; OUT_LEN]);
-        self.sign_into(message, &mut expected);
-        expected.ct_eq(tag).into()
+        let mut expected = Scratch::<{ OUT_LEN / 8 }>::new();
+        let expected = expected.bytes();
+        self.sign_into(message, expected.try_into().expect("32 bytes"));
+        expected.ct_eq(&tag[..]).into()
     }
 }
 
