@@ -16,18 +16,18 @@ fuzz_target!(|data: &[u8]| {
     let std_parse = std::str::from_utf8(data)
         .ok()
         .and_then(|s| s.parse::<i64>().ok());
-    match ttl {
-        Ok(n) => {
+    match &ttl {
+        &Ok(n) => {
             assert!(canonical, "accepted a non-canonical ttl");
             assert_eq!(Some(n), std_parse);
             assert!(n >= 0);
         }
         Err(e) => {
-            assert_eq!(e, Error::InvalidTtl);
+            assert_eq!(*e, Error::InvalidTtl);
             assert!(!canonical || std_parse.is_none(), "refused a valid ttl");
         }
     }
-    if let (Ok(n), Some(now)) = (ttl, data.get(..8)) {
+    if let (&Ok(n), Some(now)) = (&ttl, data.get(..8)) {
         // A clock reading: unix milliseconds, never negative.
         let now = (u64::from_le_bytes(now.try_into().unwrap()) >> 1) as i64;
         let exact = now as i128 + n as i128 * 1000;
