@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use redis_module::raw;
 
-use crate::errors::{self, DEFAULT_MAX_PAYLOAD_DATA, DEFAULT_MAX_PAYLOAD_NAME};
+use crate::errors::{self, Error, DEFAULT_MAX_PAYLOAD_DATA, DEFAULT_MAX_PAYLOAD_NAME};
 use crate::rm::{self, Ctx};
 use crate::strings::RStr;
 
@@ -96,6 +96,7 @@ pub fn apply_load_args(args: &[&[u8]]) -> Result<(), String> {
     Ok(())
 }
 
+/// A panic answers 0, below every setting's bounds: the get callback has no way to fail.
 unsafe extern "C" fn get_numeric(_name: *const c_char, privdata: *mut c_void) -> c_longlong {
     rm::no_unwind(0, || {
         #[cfg(feature = "panic-test")]
@@ -106,14 +107,29 @@ unsafe extern "C" fn get_numeric(_name: *const c_char, privdata: *mut c_void) ->
     })
 }
 
+/// Runs a set callback's body; a panic refuses the CONFIG SET, with the internal error as the
+/// reason the server shows.
+fn refuse_on_panic(err: *mut RStr, body: impl FnOnce() -> c_int) -> c_int {
+    rm::no_unwind(None, || Some(body())).unwrap_or_else(|| {
+        let text = Error::Internal.message();
+        // SAFETY: err is the out-parameter Redis gave the callback; it takes ownership of the
+        // string (a NULL context: not freed by the module).
+        unsafe {
+            if let (false, Some(create)) = (err.is_null(), raw::RedisModule_CreateString) {
+                *err = create(std::ptr::null_mut(), text.as_ptr().cast(), text.len());
+            }
+        }
+        rm::ERR
+    })
+}
+
 unsafe extern "C" fn set_numeric(
     _name: *const c_char,
     val: c_longlong,
     privdata: *mut c_void,
-    _err: *mut RStr,
+    err: *mut RStr,
 ) -> c_int {
-    // Redis takes a refusal without an error string (CONFIG SET then names no reason).
-    rm::no_unwind(rm::ERR, || {
+    refuse_on_panic(err, || {
         #[cfg(feature = "panic-test")]
         crate::panic_hooks::reached(crate::panic_hooks::Point::ConfigSet);
         // SAFETY: privdata is a &'static Setting given at registration; Redis checked min/max.
@@ -136,9 +152,9 @@ unsafe extern "C" fn set_codes(
     _name: *const c_char,
     val: c_int,
     _privdata: *mut c_void,
-    _err: *mut RStr,
+    err: *mut RStr,
 ) -> c_int {
-    rm::no_unwind(rm::ERR, || {
+    refuse_on_panic(err, || {
         #[cfg(feature = "panic-test")]
         crate::panic_hooks::reached(crate::panic_hooks::Point::ConfigSet);
         errors::set_codes(val != 0);

@@ -23,7 +23,7 @@ pub enum Point {
 static ARMED: [AtomicU32; 5] = [const { AtomicU32::new(0) }; 5];
 
 /// Arms `Point::Load` if the last load argument is `panic-at-load`; the other arguments.
-pub fn take_load_point<'a>(mut args: Vec<&'a [u8]>) -> Vec<&'a [u8]> {
+pub fn take_load_point(mut args: Vec<&[u8]>) -> Vec<&[u8]> {
     if args.last() == Some(&&b"panic-at-load"[..]) {
         args.pop();
         arm(Point::Load, 1);

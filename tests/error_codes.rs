@@ -302,9 +302,7 @@ fn config_set_switches_error_codes_where_the_server_has_module_configs() {
         config_set(&mut c, now).unwrap();
         assert_eq!(
             config_set(&mut c, bad),
-            Err(format!(
-                "ERR CONFIG SET failed (possibly related to argument 'sessiongate.error-codes') - argument must be 'yes' or 'no'"
-            )),
+            Err("ERR CONFIG SET failed (possibly related to argument 'sessiongate.error-codes') - argument must be 'yes' or 'no'".to_string()),
             "{bad:?}"
         );
         assert_eq!(config_get(&mut c), now, "a refused CONFIG SET changed it");
