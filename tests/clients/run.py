@@ -9,8 +9,8 @@ session lifecycle against real servers with the freshly built module, in three t
 
 (SG_SERVER names the server: "redis 7.0", "valkey 9.1".)
 
-then every code block of docs/clients.md and README.md (doc_snippets.py), and the example web
-app's end-to-end test (webapp_e2e.py). One primary/replica pair and one cluster serve every
+then every code block of docs/clients.md and README.md (doc_snippets.py), the example web
+app's end-to-end test (webapp_e2e.py) and the Django, Flask and Express adapters' (frameworks_e2e.py). One primary/replica pair and one cluster serve every
 client in turn (flushed, and their INFO stats reset, before each run).
 
 A script asks the harness for what only it can do by writing a line `@harness <request>` to
@@ -181,6 +181,9 @@ def main():
     ap.add_argument("--topologies", default=",".join(TOPOLOGIES))
     ap.add_argument("--no-webapp", action="store_true", help="skip the web app's test")
     ap.add_argument("--no-docs", action="store_true", help="skip the documentation's code")
+    ap.add_argument(
+        "--no-frameworks", action="store_true", help="skip the Django, Flask and Express adapters"
+    )
     opt = ap.parse_args()
     clients = [c for c in opt.clients.split(",") if c]
     topologies = [t for t in opt.topologies.split(",") if t]
@@ -276,6 +279,24 @@ def main():
             print(f"  web app: killed after {CLIENT_TIMEOUT} s")
             ok = False
         record("web app end to end", ok, t0)
+
+    if not opt.no_frameworks:
+        t0 = time.monotonic()
+        try:
+            ok = (
+                subprocess.run(
+                    [sys.executable, str(HERE / "frameworks_e2e.py")],
+                    cwd=HERE,
+                    check=False,
+                    timeout=CLIENT_TIMEOUT,
+                    preexec_fn=die_with_parent,
+                ).returncode
+                == 0
+            )
+        except subprocess.TimeoutExpired:
+            print(f"  frameworks: killed after {CLIENT_TIMEOUT} s")
+            ok = False
+        record("frameworks end to end", ok, t0)
 
     passed = sum(1 for _, ok, _ in results if ok)
     print(f"\nclient tests ({time.monotonic() - began:.0f} s):")
