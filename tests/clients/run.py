@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 import doc_snippets
-from servers import Cluster, Pair, die_with_parent, error_counts, server_version
+from servers import Cluster, Pair, Server, die_with_parent, error_counts, server_version
 
 HERE = Path(__file__).resolve().parent
 CLIENT_TIMEOUT = 240  # seconds one client script may run against one topology
@@ -219,7 +219,16 @@ def main():
             if not opt.no_docs:
                 t0 = time.monotonic()
                 pair.reset()
-                ok = doc_snippets.run(False, primary=pair.primary.port, replica=pair.replica.port)
+                coded = Server("error-codes", "yes")  # the docs' server on 6381
+                try:
+                    ok = doc_snippets.run(
+                        False,
+                        primary=pair.primary.port,
+                        replica=pair.replica.port,
+                        coded=coded.port,
+                    )
+                finally:
+                    coded.stop()
                 record("docs: standalone code", ok, t0)
         finally:
             pair.stop()
