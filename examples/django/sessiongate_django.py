@@ -100,6 +100,8 @@ class SessionStore(SessionBase):
     def save(self, must_create=False):
         if self.session_key is None:
             self.create()
+        if self.get_expiry_age() == 0:
+            return  # ended by an expiry in the past (EXPIRE 0), or gone meanwhile: the cookie too
         data = self._get_session(no_load=must_create)
         encoded = {name: json.dumps(value) for name, value in data.items()}
         pipe = client().pipeline(transaction=False)
@@ -111,12 +113,11 @@ class SessionStore(SessionBase):
         if len(pipe):
             check(pipe.execute(raise_on_error=False))
         self._stored = encoded
-        self.get_expiry_age()
 
     def get_expiry_age(self, **kwargs):
         """Django's age, slid onto the session (EXPIRE), as the server set it: under the cap
         EXPIRE answers OK but sets less, so the cookie's Max-Age comes from TTL."""
-        age = super().get_expiry_age(**kwargs)
+        age = max(0, super().get_expiry_age(**kwargs))  # a past date: EXPIRE refuses < 0
         if kwargs:
             return age
         cap = settings.SESSIONGATE.get("MAX_LIFETIME")
