@@ -130,7 +130,7 @@ class SessionStore(SessionBase):
             try:
                 self._ttl = (age, check(pipe.execute(raise_on_error=False))[1])
             except UpdateError:
-                return 0  # gone meanwhile: save() says so
+                return 0  # gone meanwhile: nothing to save, the cookie goes
         return self._ttl[1]
 
     def cycle_key(self):

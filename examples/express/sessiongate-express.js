@@ -87,8 +87,14 @@ function sessionGate({ client, signKey, idleSeconds = 1800, maxLifetime, cookie 
 
     async regenerate() {
       const s = this._sg;
-      if (s.token) s.token = await sg("RENEW", s.token).catch((e) => ignoreGone(e) ?? null);
-      if (!s.token) s.stored = {}; // gone meanwhile: save() starts a new one
+      if (s.token) {
+        try {
+          s.token = await sg("RENEW", s.token);
+        } catch (e) {
+          ignoreGone(e);
+          Object.assign(s, { token: null, stored: {} }); // gone meanwhile: save() starts one
+        }
+      }
       s.cookie = Boolean(s.token);
       return this;
     }
