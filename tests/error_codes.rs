@@ -319,39 +319,11 @@ fn config_set_switches_error_codes_where_the_server_has_module_configs() {
 #[test]
 fn a_bad_error_codes_load_argument_fails_the_load_with_a_log_line() {
     for bad in ["1", "maybe"] {
-        let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("sessiongate-codes-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = dir.join("log");
-        let mut child = std::process::Command::new(server_binary())
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--logfile"])
-            .arg(&log)
-            .arg("--loadmodule")
-            .arg(module_path())
-            .args(["error-codes", bad])
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        let status = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                break st;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("a server with error-codes {bad:?} kept running");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
-        assert!(!status.success());
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let text = failed_load_log(&["error-codes", bad]);
         assert!(
             text.contains("sessiongate: 'error-codes' must be yes or no"),
             "{bad:?}: {text}"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -359,22 +331,9 @@ fn a_bad_error_codes_load_argument_fails_the_load_with_a_log_line() {
 /// error codes on. One node, serving half the slots.
 #[test]
 fn cluster_refusals_keep_their_own_codes() {
-    let node = Server::with_ports(
-        Options {
-            args: [
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                "--cluster-require-full-coverage",
-                "no",
-            ]
-            .map(String::from)
-            .to_vec(),
-            module_args: vec!["error-codes".into(), "yes".into()],
-            ..Options::default()
-        },
-        common::cluster::cluster_port,
+    let node = common::cluster::Node::start_with_module_args(
+        &["--cluster-require-full-coverage", "no"],
+        &["error-codes", "yes"],
     );
     let mut c = node.conn();
     assert_eq!(

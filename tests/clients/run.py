@@ -271,12 +271,17 @@ def main():
         finally:
             cluster.stop()
 
-    if not opt.no_webapp:
+    for skip, name, script in (
+        (opt.no_webapp, "web app", "webapp_e2e.py"),
+        (opt.no_frameworks, "frameworks", "frameworks_e2e.py"),
+    ):
+        if skip:
+            continue
         t0 = time.monotonic()
         try:
             ok = (
                 subprocess.run(
-                    [sys.executable, str(HERE / "webapp_e2e.py")],
+                    [sys.executable, str(HERE / script)],
                     cwd=HERE,
                     check=False,
                     timeout=CLIENT_TIMEOUT,
@@ -285,27 +290,9 @@ def main():
                 == 0
             )
         except subprocess.TimeoutExpired:
-            print(f"  web app: killed after {CLIENT_TIMEOUT} s")
+            print(f"  {name}: killed after {CLIENT_TIMEOUT} s")
             ok = False
-        record("web app end to end", ok, t0)
-
-    if not opt.no_frameworks:
-        t0 = time.monotonic()
-        try:
-            ok = (
-                subprocess.run(
-                    [sys.executable, str(HERE / "frameworks_e2e.py")],
-                    cwd=HERE,
-                    check=False,
-                    timeout=CLIENT_TIMEOUT,
-                    preexec_fn=die_with_parent,
-                ).returncode
-                == 0
-            )
-        except subprocess.TimeoutExpired:
-            print(f"  frameworks: killed after {CLIENT_TIMEOUT} s")
-            ok = False
-        record("frameworks end to end", ok, t0)
+        record(f"{name} end to end", ok, t0)
 
     passed = sum(1 for _, ok, _ in results if ok)
     print(f"\nclient tests ({time.monotonic() - began:.0f} s):")
