@@ -29,7 +29,8 @@ check: deps lint build
 	cargo test --release
 
 # redis-py, ioredis and node-redis on a standalone server, a replica and a cluster, and the
-# example web app end to end (scripts/test-clients.sh; installs the pinned clients).
+# example web app and the Django, Flask and Express adapters end to end
+# (scripts/test-clients.sh; installs the pinned clients and the examples' dependencies).
 test-clients: deps build
 	./scripts/test-clients.sh
 

@@ -45,7 +45,7 @@ impl Node {
         Node::start_with_module_args(extra, &[])
     }
 
-    /// A node started with `extra` server arguments and `module_args` for the module.
+    /// A node started with `extra` server arguments and the module's `module_args`.
     pub fn start_with_module_args(extra: &[&str], module_args: &[&str]) -> Node {
         let server = Server::with_ports(
             Options {
