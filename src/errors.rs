@@ -20,7 +20,6 @@ pub fn codes() -> bool {
     CODES.load(Ordering::Relaxed)
 }
 
-
 /// Where a redirection sends a client: what Redis names (an ip, a hostname or `?`, as
 /// `cluster-preferred-endpoint-type` says) and the port for that client (TLS or plaintext).
 #[derive(Debug, Clone, PartialEq, Eq)]

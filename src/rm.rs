@@ -156,9 +156,7 @@ pub fn log_panics() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        log_warning(&format!(
-            "sessiongate: caught a panic{at}: {what}"
-        ));
+        log_warning(&format!("sessiongate: caught a panic{at}: {what}"));
     }));
 }
 
