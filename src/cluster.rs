@@ -15,6 +15,10 @@
 //!   refused for a slot it lists as stable, or a command that ran here for a slot it says this
 //!   node has nothing to do with. Those re-reads are at most one per `MIN_GAP_MS`; in between,
 //!   a contradiction is answered `-TRYAGAIN`, which cluster clients retry.
+//! - A session missing in a slot the cache says is being imported is answered `-TRYAGAIN` only
+//!   once a second probe (`stable_here`, two names of the slot) confirms the import goes on:
+//!   right after it ends, the cache is up to `cluster-cache-ms` old, and "does not exist" is
+//!   the answer.
 //! - START draws ids until the token's slot is in the cache's stable set and the probe passes;
 //!   a refused slot leaves the cache at once.
 //! - RENEW declares no key (it writes a key of another slot than its token's, see DESIGN §7), so
@@ -265,6 +269,54 @@ fn probe(ctx: Ctx, slot: u16) -> Probe {
     }
 }
 
+/// Whether the slot is served here and stable, as the server says now: a write on the slot's two
+/// reserved names (`SMOVE sessiongate:{<tag>} sessiongate:{<tag>}: ""`, which moves nothing:
+/// neither name ever exists) runs only there. The server refuses it for a slot being imported
+/// even after the client's ASKING (two missing keys: TRYAGAIN), where the one-name probe passes.
+/// Asked when the cache says a slot is being imported and a session is missing: the import may
+/// have ended since the cache was read.
+fn stable_here(ctx: Ctx, slot: u16) -> bool {
+    let mut first = [0u8; slot::MAX_PROBE_KEY_LEN];
+    let len = slot::probe_key(slot, &mut first);
+    let mut second = [0u8; slot::MAX_PROBE_KEY_LEN + 1];
+    second[..len].copy_from_slice(&first[..len]);
+    second[len] = b':';
+    // SAFETY: format "bbc": two buffers with their lengths, then a C string; the reply is freed
+    // once.
+    unsafe {
+        let Some(call) = raw::RedisModule_Call else {
+            return false;
+        };
+        let reply = call(
+            ctx,
+            c"SMOVE".as_ptr(),
+            c"bbc".as_ptr(),
+            first.as_ptr(),
+            len,
+            second.as_ptr(),
+            len + 1,
+            c"".as_ptr(),
+        );
+        if reply.is_null() {
+            return false;
+        }
+        if let Some(free) = raw::RedisModule_FreeCallReply {
+            free(reply);
+        }
+        true
+    }
+}
+
+/// When the cache says `slot` is being imported: whether the import has in fact ended (then the
+/// cache is read again, as for any contradiction).
+fn import_ended(ctx: Ctx, slot: u16) -> bool {
+    if !with_view(|v| v.importing.contains(slot)) || !stable_here(ctx, slot) {
+        return false;
+    }
+    refresh_on_contradiction(ctx);
+    true
+}
+
 /// The slots START may use, for the duration of one START.
 pub enum SlotFilter {
     Standalone,
@@ -348,6 +400,9 @@ pub fn missing_session(ctx: Ctx, slot: u16) -> Error {
     }
     let tls = || client_tls(ctx);
     match decide(ctx, |v| v.missing(slot, &tls)) {
+        Outcome::Decided(Decision::Answer(Error::TryAgain)) if import_ended(ctx, slot) => {
+            Error::NoSession
+        }
         Outcome::Decided(Decision::Answer(e)) => e,
         Outcome::NotReread => Error::TryAgain,
         // The server ran the command here and a fresh view knows nothing of the slot: the
@@ -370,7 +425,8 @@ pub fn slot_in_transit(ctx: Ctx, slot: u16) -> bool {
         None => Decision::Stale,
     };
     match decide(ctx, known) {
-        Outcome::Decided(Decision::Here) | Outcome::NotReread => true,
+        Outcome::Decided(Decision::Here) => !import_ended(ctx, slot),
+        Outcome::NotReread => true,
         Outcome::Decided(_) | Outcome::StillStale => false,
     }
 }
