@@ -386,10 +386,14 @@ def cluster():
     for t in in_slot:
         renewed.append(renew(stale, KEY, t))
         sessions[renewed[-1]] = sessions.pop(t)
-    moved = counts()["MOVED"] - before["MOVED"]
+    # MOVED, as Redis answers for the token; or, while the old owner's slot cache (up to
+    # cluster-cache-ms old) still says the slot migrates, ASK to the same new owner.
+    after = counts()
+    moved = after["MOVED"] - before["MOVED"] + after["ASK"] - before["ASK"]
     assert moved >= 1, "the stale client was never redirected: the check proves nothing"
     print(
-        f"RENEW through a client that missed the move: {moved} MOVED, then served: ok", flush=True
+        f"RENEW through a client that missed the move: {moved} MOVED or ASK, then served: ok",
+        flush=True,
     )
 
     # Nothing lost: every session answers, with its payloads, through the client.
