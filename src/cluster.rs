@@ -385,6 +385,23 @@ pub fn missing_session(ctx: Ctx, slot: u16) -> Error {
     }
 }
 
+/// Whether `slot` is being imported here or migrated away (never on a replica or outside
+/// cluster mode): the owner commands' data may then be split between two nodes.
+pub fn slot_in_transit(ctx: Ctx, slot: u16) -> bool {
+    let f = flags(ctx);
+    if f & raw::REDISMODULE_CTX_FLAGS_CLUSTER as c_int == 0
+        || f & raw::REDISMODULE_CTX_FLAGS_SLAVE as c_int != 0
+    {
+        return false;
+    }
+    let now = rm::milliseconds();
+    let stable = with_cache(|c| {
+        c.as_ref()
+            .is_some_and(|c| now - c.at_ms < REFRESH_MS && c.slots.stable.contains(slot))
+    });
+    !stable && refresh(ctx).in_transit(slot)
+}
+
 /// RENEW's routing of the token's slot, as Redis routes a keyed command: `Ok` when the session
 /// is to be looked up here (the slot is served here or in transit), else the redirection.
 pub fn route(ctx: Ctx, slot: u16, token: &[u8]) -> Result<(), Error> {

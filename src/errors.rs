@@ -48,6 +48,17 @@ pub enum Error {
     /// A panic was caught inside a handler (anything the handler wrote before it stays), or
     /// a write the server refused.
     Internal,
+    EmptyOwner,
+    /// REVOKE's EXCEPT token names a session of another owner (or no owner).
+    WrongOwner,
+    /// REVOKE: an argument that is not a session id.
+    IdFormat,
+    /// REVOKE: EXCEPT without exactly one token, or mixed with ids.
+    RevokeSyntax,
+    /// The owner's slot is being migrated and this node does not hold all of the owner's data.
+    OwnerMoving,
+    /// RENEW of an owned session with a new sign key (the owner's index is keyed by the old).
+    OwnedNewSignKey,
 }
 
 impl Error {
@@ -102,6 +113,16 @@ impl Error {
             Error::Internal => {
                 "ERR sessiongate internal error (the command may be partly applied)"
             }
+            Error::EmptyOwner => "<owner> must have at least one character",
+            Error::WrongOwner => "the session id contained in <token> is not owned by <owner>",
+            Error::IdFormat => "<id> format is invalid",
+            Error::RevokeSyntax => {
+                "ERR syntax error: EXCEPT takes exactly one <token> and no <id>"
+            }
+            Error::OwnerMoving => {
+                "TRYAGAIN the owner's hash slot is being migrated and not all of the owner's sessions are on this node"
+            }
+            Error::OwnedNewSignKey => "<new_sign_key> cannot be given for an owned session",
         })
     }
 }
@@ -171,12 +192,27 @@ mod tests {
                 22,
                 "ERR sessiongate internal error (the command may be partly applied)",
             ),
+            Error::EmptyOwner => (23, "<owner> must have at least one character"),
+            Error::WrongOwner => (
+                24,
+                "the session id contained in <token> is not owned by <owner>",
+            ),
+            Error::IdFormat => (25, "<id> format is invalid"),
+            Error::RevokeSyntax => (
+                26,
+                "ERR syntax error: EXCEPT takes exactly one <token> and no <id>",
+            ),
+            Error::OwnerMoving => (
+                27,
+                "TRYAGAIN the owner's hash slot is being migrated and not all of the owner's sessions are on this node",
+            ),
+            Error::OwnedNewSignKey => (28, "<new_sign_key> cannot be given for an owned session"),
         };
         (i, text.to_string())
     }
 
     /// One value of every kind, in the order of `expected`.
-    fn all() -> [Error; 23] {
+    fn all() -> [Error; 29] {
         [
             Error::EmptySignKey,
             Error::EmptyToken,
@@ -204,6 +240,12 @@ mod tests {
             Error::ClusterDown,
             Error::IdSpaceExhausted,
             Error::Internal,
+            Error::EmptyOwner,
+            Error::WrongOwner,
+            Error::IdFormat,
+            Error::RevokeSyntax,
+            Error::OwnerMoving,
+            Error::OwnedNewSignKey,
         ]
     }
 

@@ -1,19 +1,22 @@
 //! RENEW: the same session under a new id (signed with the new sign key when one is given):
 //! every payload, the absolute expiry and the cap copied to a key drawn as START draws one,
-//! then the old key deleted.
+//! then the old key deleted. An owned session stays in its owner's slot (same tag, same
+//! owner and creation time), and its owner's index lists the new id instead of the old.
 
 use std::ffi::c_int;
 
-use super::{start, verified};
+use super::{start, startfor, verified};
 use crate::args;
 use crate::cluster;
 use crate::errors::Error;
 use crate::keycache;
 use crate::lifetime::Meta;
+use crate::owners::{OwnedMeta, Owner};
 use crate::rm::{self, Ctx};
 use crate::stats::{self, Counter};
-use crate::store;
+use crate::store::{self, Index, Session};
 use crate::strings::Args;
+use crate::token::{self, HmacSha256};
 
 pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
     cluster::refuse_in_multi(ctx, Error::RenewInMulti)?;
@@ -21,6 +24,10 @@ pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
     let new_sign_key = match argv.get(3) {
         Some(key) => {
             args::check_new_sign_key(key.bytes())?;
+            // The owner's index is keyed by the sign key that started the session.
+            if token.owned() {
+                return Err(Error::OwnedNewSignKey);
+            }
             Some(key.bytes())
         }
         None => None,
@@ -28,6 +35,11 @@ pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
     let (fingerprint, mac) = token.verify_signer()?;
     cluster::route(ctx, token.slot(), argv.bytes(2))?;
     let (old, _) = token.open_verified(ctx, &fingerprint, true, None)?;
+    if let Some(owner) = old.owner {
+        let tok = renew_owned(ctx, &mac, &fingerprint, &old, owner, token.slot())?;
+        stats::bump(Counter::SessionsRenewed);
+        return Ok(rm::reply_bytes(ctx, tok.as_bytes()));
+    }
 
     let (mac, new_fingerprint) = match new_sign_key {
         Some(key) => keycache::with_sign_key(key, |k| (k.mac.clone(), k.fingerprint)),
@@ -37,9 +49,36 @@ pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
     let expire_at = old.expires_at_ms();
     let payloads = old.payloads();
     let tok = start::new_token(ctx, &mac, |slot, id| {
-        store::create(ctx, slot, id, &meta, &payloads, expire_at)
+        store::create(ctx, slot, id, meta.as_bytes(), &payloads, expire_at)
     })?;
     old.end();
     stats::bump(Counter::SessionsRenewed);
     Ok(rm::reply_bytes(ctx, &tok))
+}
+
+/// RENEW of an owned session: a new id in the same slot (only there do its token and its
+/// owner's index route), listed in the index in the old one's place.
+fn renew_owned(
+    ctx: Ctx,
+    mac: &HmacSha256,
+    fingerprint: &[u8; keycache::FINGERPRINT_LEN],
+    old: &Session,
+    owner: Owner,
+    slot: u16,
+) -> Result<token::TokenV2, Error> {
+    // As START never draws a slot in transit, a renewed session is never created in one.
+    if cluster::slot_in_transit(ctx, slot) {
+        return Err(Error::OwnerMoving);
+    }
+    let index = Index::open(ctx, slot, &owner.digest, true)?;
+    let meta = OwnedMeta::new(&Meta::new(fingerprint, old.deadline), &owner);
+    let expire_at = old.expires_at_ms();
+    let payloads = old.payloads();
+    let (tok, id) = startfor::new_owned_token(mac, slot, |id| {
+        store::create(ctx, slot, id, meta.as_bytes(), &payloads, expire_at)
+    })?;
+    index.keep(&id, owner.created_ms, expire_at)?;
+    old.unlink();
+    index.remove(old.id());
+    Ok(tok)
 }
