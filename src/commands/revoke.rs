@@ -14,7 +14,7 @@ use crate::keycache;
 use crate::owners::{self, Owner};
 use crate::rm::{self, Ctx};
 use crate::stats::{self, Counter};
-use crate::store;
+use crate::store::{self, Access};
 use crate::strings::{Args, Str};
 use crate::token::{self, Id};
 
@@ -75,7 +75,7 @@ pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
         }
         _ => None,
     };
-    let mut sessions = store::open_owner(ctx, slot, &digest, &fingerprint, true)?;
+    let mut sessions = store::open_owner(ctx, slot, &digest, &fingerprint, Access::All)?;
     if !sessions.complete() && cluster::slot_in_transit(ctx, slot) {
         return Err(Error::OwnerMoving);
     }

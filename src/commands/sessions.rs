@@ -11,7 +11,7 @@ use crate::errors::Error;
 use crate::keycache;
 use crate::owners;
 use crate::rm::{self, Ctx};
-use crate::store;
+use crate::store::{self, Access};
 use crate::strings::{Args, OwnedStr};
 
 struct Entry {
@@ -33,7 +33,7 @@ pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
     let slot = owners::slot_of(owner);
     let (digest, fingerprint) =
         keycache::with_sign_key(sign_key, |k| (owners::digest(&k.mac, owner), k.fingerprint));
-    let sessions = store::open_owner(ctx, slot, &digest, &fingerprint, false)?;
+    let sessions = store::open_owner(ctx, slot, &digest, &fingerprint, Access::Read)?;
     if !sessions.complete() && cluster::slot_in_transit(ctx, slot) {
         return Err(Error::OwnerMoving);
     }

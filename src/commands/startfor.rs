@@ -13,7 +13,7 @@ use crate::owners::{self, OwnedMeta, Owner};
 use crate::rm::{self, Ctx};
 use crate::slot;
 use crate::stats::{self, Counter};
-use crate::store::{self, Payloads};
+use crate::store::{self, Access, Payloads};
 use crate::strings::Args;
 use crate::token::{self, HmacSha256, Id, Tag, TokenV2};
 
@@ -49,7 +49,8 @@ pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
     let tok = if ttl == 0 {
         new_owned_token(&mac, slot, |_| Ok(true))?.0
     } else {
-        let mut sessions = store::open_owner(ctx, slot, &owner.digest, &fingerprint, true)?;
+        let mut sessions =
+            store::open_owner(ctx, slot, &owner.digest, &fingerprint, Access::Index)?;
         sessions.prune();
         let no_payloads = Payloads::none(ctx);
         let (tok, id) = new_owned_token(&mac, slot, |id| {

@@ -251,16 +251,29 @@ pub struct OwnerSessions {
     dead: Vec<OwnedStr>,
 }
 
+/// How an owner command opens the owner's data: what it may write.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Nothing (SESSIONS).
+    Read,
+    /// The index (STARTFOR).
+    Index,
+    /// The index and the sessions (REVOKE).
+    All,
+}
+
 /// Opens the owner's index in `slot` and every session it lists that is a live session of this
-/// owner (`digest`) and application (`fingerprint`). O(the owner's sessions).
+/// owner (`digest`) and application (`fingerprint`). O(the owner's sessions). (A key opened
+/// for writing counts as modified for WATCH, so sessions are opened so only to be ended.)
 pub fn open_owner(
     ctx: Ctx,
     slot: u16,
     digest: &Digest,
     fingerprint: &[u8; FINGERPRINT_LEN],
-    write: bool,
+    access: Access,
 ) -> Result<OwnerSessions, Error> {
-    let index = Index::open(ctx, slot, digest, write)?;
+    let index = Index::open(ctx, slot, digest, access != Access::Read)?;
+    let write = access == Access::All;
     let mut live = Vec::new();
     let mut dead = Vec::new();
     for member in index.members() {
@@ -313,7 +326,7 @@ impl OwnerSessions {
     }
 
     /// Ends every live session for which `end` says so (off the index too), and returns how
-    /// many. The index then lasts exactly as long as the latest session left, or is deleted.
+    /// many (opened with `Access::All`). The index then lasts exactly as long as the latest session left, or is deleted.
     pub fn end_where(&mut self, mut end: impl FnMut(&Session) -> bool) -> Result<usize, Error> {
         let before = self.live.len();
         let (ended, kept): (Vec<Session>, Vec<Session>) = self.live.drain(..).partition(&mut end);
