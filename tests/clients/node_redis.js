@@ -12,6 +12,9 @@ const {
   harness,
   lifecycle,
   ok,
+  owners,
+  ownersOnReplica,
+  ownersReshard,
   readThroughReplicas,
   replicaReads,
   reshard,
@@ -73,6 +76,10 @@ async function standalone() {
         resp: RESP,
         Error: ErrorReply,
       });
+      await owners(
+        { cmd: send, renew: (...a) => send("SESSIONGATE.RENEW", ...a), Error: ErrorReply },
+        `alice-resp${RESP}@example.com`,
+      );
     } finally {
       c.destroy();
     }
@@ -97,6 +104,13 @@ async function replica() {
       Error: ErrorReply,
     });
     say("replica reads PGET, TTL, PGETALL; every write refused with ErrorReply READONLY: ok");
+    await ownersOnReplica({
+      primary: (...a) => p.sendCommand(a, { typeMapping }),
+      replica: (...a) => r.sendCommand(a, { typeMapping }),
+      primaryWait: () => p.sendCommand(["WAIT", "1", "5000"]),
+      Error: ErrorReply,
+    });
+    say("the replica lists an owner's sessions as the primary does; STARTFOR, REVOKE refused: ok");
   } finally {
     p.destroy();
     r.destroy();
@@ -119,6 +133,16 @@ async function cluster() {
         resp: RESP,
         Error: ErrorReply,
       });
+      // The owner commands name the owner as argv[2]: give it as the firstKey, the same recipe.
+      await owners(
+        {
+          cmd: (name, ...a) => sg(c, name, ...a),
+          renew: (...a) => sg(c, "SESSIONGATE.RENEW", ...a),
+          Error: ErrorReply,
+          noEmptyKey: true,
+        },
+        `{user}:resp${RESP}`,
+      );
     } finally {
       c.destroy();
     }
@@ -127,7 +151,8 @@ async function cluster() {
   assert.deepEqual([after.MOVED - before.MOVED, after.ASK - before.ASK], [0, 0]);
   say(
     "lifecycle and errors over RESP2 and RESP3, START on cluster.masters via nodeClient, " +
-      "token commands and RENEW routed by the token as firstKey: ok, 0 MOVED, 0 ASK",
+      "token commands, RENEW and the owner commands routed by argv[2] as firstKey: ok, " +
+      "0 MOVED, 0 ASK",
   );
 
   // Reads spread over each slot's primary and replicas.
@@ -182,6 +207,7 @@ async function cluster() {
     );
 
     await reshard(c, sessions, slot, inSlot);
+    await ownersReshard(c);
   } finally {
     cluster.destroy();
   }
