@@ -709,6 +709,23 @@ fn ids_of_sessions_gone_are_skipped_by_sessions_and_pruned_by_the_writing_comman
         index_members(&mut c, KEY, b"alice"),
         vec![(id_of(&tokens[3]), index_members(&mut c, KEY, b"alice")[0].1)]
     );
+    // Every id gone: the STARTFOR that prunes them all lists only its own session.
+    let last = index_members(&mut c, KEY, b"alice");
+    for (id, _) in &last {
+        let (tag, _) = v2_parts(KEY, &tokens[3]).unwrap();
+        let k = [b"sessiongate:{".as_slice(), &tag, b"}:", id].concat();
+        let _: () = cmd("DEL").arg(k).query(&mut c).unwrap();
+    }
+    let fresh = start_for(&mut c, KEY, b"alice", 600);
+    let members: Vec<Vec<u8>> = index_members(&mut c, KEY, b"alice")
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(members, vec![id_of(&fresh)]);
+    assert!(same_end(
+        ends_at(&mut c, &idx),
+        ends_at(&mut c, &owned_key(&fresh))
+    ));
 }
 
 #[test]

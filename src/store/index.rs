@@ -326,7 +326,8 @@ impl OwnerSessions {
     }
 
     /// Ends every live session for which `end` says so (off the index too), and returns how
-    /// many (opened with `Access::All`). The index then lasts exactly as long as the latest session left, or is deleted.
+    /// many (opened with `Access::All`). The index then lasts exactly as long as the latest
+    /// session left, or is deleted.
     pub fn end_where(&mut self, mut end: impl FnMut(&Session) -> bool) -> Result<usize, Error> {
         let before = self.live.len();
         let (ended, kept): (Vec<Session>, Vec<Session>) = self.live.drain(..).partition(&mut end);
