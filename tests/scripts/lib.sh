@@ -1,6 +1,8 @@
+# shellcheck shell=bash
 # Sourced by each tests/scripts/test_*.sh: a scratch directory removed on exit, and checks that
 # name what they expected. A test file runs its cases in order and stops at the first failure.
 set -euo pipefail
+export ROOT # used by the test files that source this
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/sessiongate-script-test.XXXXXX")
 chmod 755 "$SCRATCH" # readable by the unprivileged user some cases run as
@@ -50,6 +52,20 @@ stub_path() {
     esac
   done
   echo "$dir"
+}
+
+# Runs a command as an unprivileged user without sudo rights (nobody): through setpriv as root,
+# through passwordless sudo and setpriv otherwise, or as is where neither can be had (the
+# caller is then such a user already).
+as_nobody() {
+  local to_nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+  if [ "$(id -u)" -eq 0 ]; then
+    "${to_nobody[@]}" "$@"
+  elif sudo -n true 2>/dev/null; then
+    sudo -n "${to_nobody[@]}" "$@"
+  else
+    "$@"
+  fi
 }
 
 case_() {

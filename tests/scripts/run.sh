@@ -4,7 +4,7 @@
 # prints one line per file and "scripts: N passed, N failed". `make test-scripts` runs it.
 #   tests/scripts/run.sh [test file ...]
 set -uo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 [ $# -gt 0 ] || set -- test_*.sh
 passed=0
 failed=0

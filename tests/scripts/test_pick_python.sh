@@ -1,9 +1,12 @@
+# shellcheck shell=bash
 # The server wheels' Python (scripts/pick-python.sh, used by scripts/server-wheels.sh for
 # `make test-matrix` and `make test-clients`) on a machine whose python3 is 3.14: stand-in
 # interpreters that answer the probe with their version stand first on PATH.
+# shellcheck source=tests/scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 fake_python() { # <dir> <name> <version>
   mkdir -p "$1"
+  # shellcheck disable=SC2016 # $0 is the stand-in's own
   printf '#!/bin/sh\necho "%s $0"\n' "$3" >"$1/$2"
   chmod +x "$1/$2"
 }

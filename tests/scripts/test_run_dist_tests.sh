@@ -1,6 +1,8 @@
+# shellcheck shell=bash
 # scripts/run-dist-tests.sh (a dist's run-tests.sh) counts a test that prints `SKIPPED: <reason>`
 # as skipped, not passed, in its line and in the totals; a failing test stays failed whatever it
 # printed; a binary whose only test skipped did run. Real libtest binaries, built here.
+# shellcheck source=tests/scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 crate=$SCRATCH/skips

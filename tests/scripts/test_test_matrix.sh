@@ -1,6 +1,8 @@
+# shellcheck shell=bash
 # scripts/test-matrix.sh where no mount namespace can be had (an `unshare` that always fails
 # stands first on PATH): under CI=true it fails at once, before building anything; otherwise
 # it says the sources stay visible and goes on (to build-dist, where a stand-in cargo stops it).
+# shellcheck source=tests/scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 fake=$SCRATCH/fake-bin
 mkdir -p "$fake"
