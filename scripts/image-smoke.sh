@@ -135,7 +135,7 @@ if [ "${1:-}" = --local ]; then
     [ -z "$pid" ] || wait "$pid" 2>/dev/null || true
     rm -rf "$dir"
   }
-  trap stop_local EXIT INT TERM
+  trap stop_local EXIT
   start_server() {
     "$server" --bind 127.0.0.1 --port "$port" --dir "$dir" --logfile "$dir/server.log" \
       --save '' --appendonly no --loadmodule "$module" &
