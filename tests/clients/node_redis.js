@@ -152,24 +152,42 @@ async function cluster() {
     };
     const { sessions, slot, inSlot } = await sessionsUntilTwoShareASlot(c);
 
-    // RENEW without a firstKey goes to any node, replicas included: a primary answers it (after
-    // a MOVED unless it serves the token), a replica refuses it.
+    // RENEW without a firstKey goes to any node, replicas included: a primary renews the
+    // session (after a MOVED unless it serves the token), a replica refuses (READONLY) and the
+    // session stays as it was. Every outcome is read back from the sessions' primaries.
     before = await harness("counts");
     const outcomes = { renewed: 0, readonly: 0 };
     for (let i = 0; i < 12; i++) {
       const t = String(await c.startOn(i, "60"));
+      assert.equal(String(await sg(cluster, "SESSIONGATE.PSET", KEY, t, "n", String(i))), "OK");
+      let renewed;
       try {
-        String(await cluster.sendCommand(undefined, false, ["SESSIONGATE.RENEW", KEY, t]));
-        outcomes.renewed++;
+        renewed = String(await cluster.sendCommand(undefined, false, ["SESSIONGATE.RENEW", KEY, t]));
       } catch (e) {
         assert.ok(e instanceof ErrorReply && e.message === E.readonly, e.message);
         outcomes.readonly++;
+        assert.equal(String(await c.primaryRead(t, "n")), String(i), "a refused RENEW changed the session");
+        continue;
       }
+      outcomes.renewed++;
+      assert.match(renewed, /^v1\.[0-9A-Za-z]{16}\.[0-9a-f]{64}$/);
+      assert.notEqual(renewed, t);
+      assert.equal(String(await c.primaryRead(renewed, "n")), String(i));
+      await assert.rejects(c.primaryRead(t, "n"), (e) => e instanceof ErrorReply && e.message === E.no_session);
+      const ttl = Number(await cluster.sendCommand(renewed, false, ["SESSIONGATE.TTL", KEY, renewed]));
+      assert.ok(ttl > 0 && ttl <= 60, `the renewed session's TTL is ${ttl}`);
     }
     after = await harness("counts");
+    const moved = after.MOVED - before.MOVED;
+    assert.equal(outcomes.renewed + outcomes.readonly, 12);
+    // A call without a key takes the next node of a round robin over primaries, then replicas
+    // (restarted at random after a MOVED): at most three replicas in a row, so at least three
+    // of twelve calls reach a primary. Only a primary's answer can be a MOVED.
+    assert.ok(outcomes.renewed >= 3, `only ${outcomes.renewed} of 12 RENEWs reached a primary`);
+    assert.ok(moved <= outcomes.renewed, `${moved} MOVED for ${outcomes.renewed} renewals`);
     say(
-      `RENEW with no firstKey: ${outcomes.renewed} renewed (${after.MOVED - before.MOVED} MOVED), ` +
-        `${outcomes.readonly} refused by a replica (READONLY)`,
+      `RENEW with no firstKey: ${outcomes.renewed} renewed (${moved} MOVED), ` +
+        `${outcomes.readonly} refused by a replica (READONLY); every session read back: ok`,
     );
 
     for (const m of masters) assert.equal(Number(await m.sendCommand(["WAIT", "1", "5000"])), 1);
