@@ -35,9 +35,13 @@ test-scripts: deps build
 	tests/scripts/run.sh
 
 # redis-py, ioredis and node-redis on a standalone server, a replica and a cluster, and the
-# example web app end to end (scripts/test-clients.sh; installs the pinned clients).
+# example web app end to end (scripts/test-clients.sh; installs the pinned clients): on the
+# default redis-server, then on Valkey 9.1 and Redis 8.2 (scripts/server-wheels.sh), which keep
+# one key table per hash slot in cluster mode (DESIGN §7).
 test-clients: deps build
 	./scripts/test-clients.sh
+	servers=$$(./scripts/server-wheels.sh valkey-9.1 redis-8.2) && \
+	  REDIS_SERVERS="$$(echo $$servers)" ./scripts/test-clients.sh
 
 # Redis 6.2, 7.0 (Debian), 8.2, Valkey 8.1 and 9.1, each running the test dist (dist/, built by
 # scripts/build-dist.sh) as CI's images job does; REDIS_SERVERS="bin1 bin2" tests others.
