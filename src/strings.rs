@@ -7,9 +7,11 @@ use std::marker::PhantomData;
 
 use redis_module::raw;
 
-use crate::rm::Ctx;
-
 pub type RStr = *mut raw::RedisModuleString;
+
+/// The context a module string is created in and freed with (`rm::Ctx`, named here so that
+/// this file depends on nothing of the crate).
+type Ctx = *mut raw::RedisModuleCtx;
 
 /// The bytes of a module string.
 ///
