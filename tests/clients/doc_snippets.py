@@ -1,4 +1,4 @@
-"""The code blocks of docs/clients.md and README.md, run as they are written: every ```python
+"""The code blocks of README.md and docs/*.md, run as they are written: every ```python
 and ```js block, with only its addresses pointed at the test's servers (standalone examples use
 127.0.0.1:6379 and a replica on 6380, cluster examples 10.0.0.1:6379 and 10.0.0.2:6379) and
 SIGN_KEY defined. A block that mentions a cluster runs against the cluster, any other against
@@ -19,7 +19,8 @@ import sys
 
 from servers import ROOT, die_with_parent
 
-PAGES = [ROOT / "docs" / "clients.md", ROOT / "README.md"]
+# Every page: a ```python or ```js block anywhere in the docs is run and must check its result.
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 HERE = ROOT / "tests" / "clients"
 
 
