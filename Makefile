@@ -20,7 +20,8 @@ floor: deps
 	cargo build --release -p sessiongate-floor
 
 # Every test, and the local form of every CI job: `check` (the lint job's fmt and clippy, unit
-# and integration tests), `lint-packaging` (the rest of the lint job), the client tests, the
+# and integration tests), `lint-packaging` (the rest of the lint job), the scripts' own tests
+# (`test-scripts`), the client tests, the
 # server matrix (the images and matrix-pypi jobs: the test dist run without cargo or sources
 # against each server), then the soak (fuzzing, long run under valgrind).
 test: check lint-packaging test-scripts test-clients test-matrix soak
@@ -35,7 +36,8 @@ test-scripts: deps build
 	tests/scripts/run.sh
 
 # redis-py, ioredis and node-redis on a standalone server, a replica and a cluster, and the
-# example web app end to end (scripts/test-clients.sh; installs the pinned clients): on the
+# example web app and the Django, Flask and Express adapters end to end
+# (scripts/test-clients.sh; installs the pinned clients and the examples' dependencies): on the
 # default redis-server, then on Valkey 9.1 and Redis 8.2 (scripts/server-wheels.sh), which keep
 # one key table per hash slot in cluster mode (DESIGN §7).
 test-clients: deps build

@@ -1,6 +1,6 @@
 """The code blocks of README.md and docs/*.md, run as they are written: every ```python
 and ```js block, with only its addresses pointed at the test's servers (standalone examples use
-127.0.0.1:6379 and a replica on 6380, cluster examples 10.0.0.1:6379 and 10.0.0.2:6379) and
+127.0.0.1:6379, a replica on 6380 and a server loaded with `error-codes yes` on 6381, cluster examples 10.0.0.1:6379 and 10.0.0.2:6379) and
 SIGN_KEY defined. A block that mentions a cluster runs against the cluster, any other against
 the standalone pair. JavaScript blocks run inside an async function, so `await` works as in an
 ES module.
@@ -37,7 +37,7 @@ def is_cluster(code):
     return "Cluster" in code or "createCluster" in code
 
 
-def point(code, primary=None, replica=None, cluster=None):
+def point(code, primary=None, replica=None, cluster=None, coded=None):
     if cluster is not None:
         code = code.replace(
             'ClusterNode("10.0.0.1", 6379), ClusterNode("10.0.0.2", 6379)',
@@ -45,7 +45,7 @@ def point(code, primary=None, replica=None, cluster=None):
         )
         code = code.replace('host: "10.0.0.1", port: 6379', f'host: "127.0.0.1", port: {cluster}')
     else:
-        for old, new in (("6379", primary), ("6380", replica)):
+        for old, new in (("6379", primary), ("6380", replica), ("6381", coded)):
             code = code.replace(f"port={old}", f"port={new}").replace(
                 f"port: {old}", f"port: {new}"
             )
