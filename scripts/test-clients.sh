@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The client tests (tests/clients/run.py): redis-py, ioredis and node-redis through the whole
 # session lifecycle on a standalone server, its replica and a 3-primary cluster with replicas
-# (a slot resharded under the client), then the example web app end to end over HTTP.
+# (a slot resharded under the client), then the example web app and the Django, Flask and
+# Express adapters (examples/) end to end over HTTP.
 #
-# Installs the pinned clients first: redis-py and Flask into ./.venv
-# (tests/clients/requirements.txt), the Node clients with `npm ci` into
+# Installs the pinned clients first: redis-py, Flask and Django into ./.venv
+# (tests/clients/requirements.txt, which includes the examples' pins), the Node clients with
+# `npm ci` into examples/express/node_modules and
 # tests/clients/node_modules (package-lock.json). Needs python3, node 18.19+ and npm (`make deps`
 # installs them) and a built module (`make test-clients` builds it). Arguments go to run.py
 # (`--clients redis-py --topologies cluster --no-webapp`, ...). The server is redis-server from
@@ -31,6 +33,12 @@ stamp=tests/clients/node_modules/.installed-from-lock
 if ! cmp -s tests/clients/package-lock.json "$stamp"; then
   (cd tests/clients && npm ci --no-audit --no-fund --silent)
   cp tests/clients/package-lock.json "$stamp"
+fi
+# The Express example's own pins (examples/express/package-lock.json), the same way.
+stamp=examples/express/node_modules/.installed-from-lock
+if ! cmp -s examples/express/package-lock.json "$stamp"; then
+  (cd examples/express && npm ci --no-audit --no-fund --silent)
+  cp examples/express/package-lock.json "$stamp"
 fi
 
 IFS=' :' read -r -a servers <<<"${REDIS_SERVERS:-$(command -v redis-server || echo redis-server)}"

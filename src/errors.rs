@@ -2,10 +2,23 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The largest payload name and payload data the C module accepted.
 pub const DEFAULT_MAX_PAYLOAD_NAME: usize = 200;
 pub const DEFAULT_MAX_PAYLOAD_DATA: usize = 8_000_000;
+
+/// Whether error replies start with their code word (`error-codes yes`); off, they are the
+/// C module's sentences.
+static CODES: AtomicBool = AtomicBool::new(false);
+
+pub fn set_codes(on: bool) {
+    CODES.store(on, Ordering::Relaxed);
+}
+
+pub fn codes() -> bool {
+    CODES.load(Ordering::Relaxed)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Error {
@@ -124,6 +137,49 @@ impl Error {
             }
             Error::OwnedNewSignKey => "<new_sign_key> cannot be given for an owned session",
         })
+    }
+    /// The error code: the first word of the reply when error codes are on (Redis' `INFO
+    /// errorstats` counts by it). No wildcard: a new kind does not compile without its code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NoSession => "NOSESSION",
+            Error::BadSignature => "BADSIG",
+            Error::ForeignSession => "WRONGAPP",
+            Error::EmptyToken | Error::TokenFormat => "BADTOKEN",
+            Error::NoPayload => "NOPAYLOAD",
+            Error::EmptySignKey
+            | Error::InvalidTtl
+            | Error::EmptyPayloadName
+            | Error::PayloadNameTooLong { .. }
+            | Error::EmptyPayloadData
+            | Error::PayloadDataTooLong { .. }
+            | Error::EmptyNewSignKey
+            | Error::InvalidMaxLifetime
+            | Error::StartInMulti
+            | Error::RenewInMulti
+            | Error::NoSlots
+            | Error::IdSpaceExhausted
+            | Error::Internal
+            | Error::EmptyOwner
+            | Error::IdFormat
+            | Error::RevokeSyntax
+            | Error::OwnedNewSignKey => "ERR",
+            Error::Moved { .. } => "MOVED",
+            Error::SlotNotServed | Error::ClusterDown => "CLUSTERDOWN",
+            Error::TryAgain | Error::OwnerMoving => "TRYAGAIN",
+            Error::WrongOwner => "WRONGOWNER",
+        }
+    }
+
+    /// The code word to put before `message` (this kind's text) when error codes are `on`:
+    /// none for the kinds whose text already starts with it, as Redis' own replies do (MOVED,
+    /// TRYAGAIN, CLUSTERDOWN, ERR ...).
+    pub fn prefix(&self, message: &str, on: bool) -> Option<&'static str> {
+        let code = self.code();
+        let has_code = message
+            .strip_prefix(code)
+            .is_some_and(|rest| rest.starts_with(' '));
+        (on && !has_code).then_some(code)
     }
 }
 
@@ -285,6 +341,75 @@ mod tests {
             .message(),
             "MOVED 0 ::1:7000"
         );
+    }
+
+    /// The code of every kind, and the reply with codes on: the code word, a space, the
+    /// sentence unchanged; kinds whose text starts with a code already keep it as it is.
+    #[test]
+    fn every_kind_has_its_code_and_coded_reply() {
+        let want = [
+            "ERR",
+            "BADTOKEN",
+            "BADTOKEN",
+            "ERR",
+            "BADSIG",
+            "NOSESSION",
+            "WRONGAPP",
+            "ERR",
+            "ERR",
+            "ERR",
+            "ERR",
+            "NOPAYLOAD",
+            "ERR",
+            "ERR",
+            "ERR",
+            "ERR",
+            "MOVED",
+            "CLUSTERDOWN",
+            "TRYAGAIN",
+            "ERR",
+            "CLUSTERDOWN",
+            "ERR",
+            "ERR",
+            "ERR",
+            "WRONGOWNER",
+            "ERR",
+            "ERR",
+            "TRYAGAIN",
+            "ERR",
+        ];
+        assert_eq!(want.len(), all().len());
+        for (e, code) in all().iter().zip(want) {
+            assert_eq!(e.code(), code, "{e:?}");
+            let msg = e.message();
+            assert_eq!(e.prefix(&msg, false), None, "{e:?}: codes off");
+            let coded = match e.prefix(&msg, true) {
+                Some(c) => format!("{c} {msg}"),
+                None => msg.to_string(),
+            };
+            assert!(coded.starts_with(&format!("{code} ")), "{coded}");
+            assert!(coded.ends_with(&*msg), "{coded}");
+        }
+        assert_eq!(
+            Error::NoSession.prefix(&Error::NoSession.message(), true),
+            Some("NOSESSION")
+        );
+        for already in [
+            Error::StartInMulti,
+            Error::SlotNotServed,
+            Error::TryAgain,
+            Error::Internal,
+            Error::RevokeSyntax,
+            Error::OwnerMoving,
+        ] {
+            assert_eq!(
+                already.prefix(&already.message(), true),
+                None,
+                "{already:?}"
+            );
+        }
+        // A sentence that merely begins with the letters of its code still gets the code.
+        assert_eq!(Error::InvalidTtl.prefix("ERRANT text", true), Some("ERR"));
     }
 
     #[test]

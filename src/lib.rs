@@ -44,6 +44,8 @@ fn init(ctx: &Context, args: &[RedisString]) -> Status {
 
 fn load(ctx: &Context, args: &[RedisString]) -> Status {
     let args: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+    #[cfg(feature = "panic-test")]
+    let args = panic_hooks::take_load_point(args);
     if let Err(e) = config::apply_load_args(&args) {
         ctx.log_warning(&format!("sessiongate: {e}"));
         return Status::Err;
@@ -77,6 +79,8 @@ fn load(ctx: &Context, args: &[RedisString]) -> Status {
             "this server cannot redact arguments: sign keys will show in MONITOR and SLOWLOG (Redis 7.0+ hides them)",
         );
     }
+    #[cfg(feature = "panic-test")]
+    panic_hooks::reached(panic_hooks::Point::Load);
     Status::Ok
 }
 

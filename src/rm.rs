@@ -152,22 +152,30 @@ pub fn no_unwind<T>(fallback: T, f: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
 }
 
-/// Has no step that can panic: the guard answers caught panics with it.
+/// Has no step that can panic: the guard answers caught panics with it. With error codes on
+/// (`errors::codes`), the code word goes before the text in the same buffer.
 pub fn reply_error(ctx: Ctx, e: &Error) -> c_int {
     // SAFETY: reads a function pointer set once at load.
     let Some(reply) = (unsafe { raw::RedisModule_ReplyWithError }) else {
         return ERR;
     };
     let msg = e.message();
+    let code = e.prefix(&msg, crate::errors::codes()).unwrap_or("");
+    let sep = if code.is_empty() { "" } else { " " };
     // Every message fits this buffer, so the fixed messages reply without allocating. (Messages
     // hold no NUL.)
     let mut buf = [0u8; 256];
-    if msg.len() < buf.len() {
-        buf[..msg.len()].copy_from_slice(msg.as_bytes());
+    let len = code.len() + sep.len() + msg.len();
+    if len < buf.len() {
+        let mut at = 0;
+        for part in [code, sep, &msg] {
+            buf[at..at + part.len()].copy_from_slice(part.as_bytes());
+            at += part.len();
+        }
         // SAFETY: buf is NUL-terminated (zeroed past the message) and outlives the call.
         return unsafe { reply(ctx, buf.as_ptr().cast()) };
     }
-    let msg = CString::new(msg.into_owned()).unwrap_or_default();
+    let msg = CString::new(format!("{code}{sep}{msg}")).unwrap_or_default();
     // SAFETY: msg is NUL-terminated and outlives the call.
     unsafe { reply(ctx, msg.as_ptr()) }
 }

@@ -181,27 +181,24 @@ pub fn create(
         }
         return Err(Error::Internal);
     }
+    // The strings already made ("s" takes a reference; "b" would copy each into a new one).
     if payloads.strings.is_empty() {
         replicate!(
             ctx,
             c"HSET",
-            c"sbb",
+            c"sss",
             s.name().ptr(),
-            c"".as_ptr(),
-            0usize,
-            meta.as_ptr(),
-            meta.len()
+            meta_field().ptr(),
+            meta_value.as_str().ptr()
         );
     } else {
         replicate!(
             ctx,
             c"HSET",
-            c"sbbv",
+            c"sssv",
             s.name().ptr(),
-            c"".as_ptr(),
-            0usize,
-            meta.as_ptr(),
-            meta.len(),
+            meta_field().ptr(),
+            meta_value.as_str().ptr(),
             payloads.strings.as_ptr(),
             payloads.strings.len()
         );

@@ -292,3 +292,106 @@ fn a_panic_in_the_info_callback_keeps_info_and_redis_working() {
         Reply::Error(NO_PAYLOAD.into())
     );
 }
+
+/// A panic in the module configs' callbacks (Redis 7.0+ and Valkey; 6.2 has no module configs):
+/// CONFIG SET is refused with the internal error and changes nothing; CONFIG GET, which cannot
+/// fail, answers 0 (below every bound) or `no` that once; Redis keeps running.
+#[test]
+fn a_panic_in_a_config_callback_fails_that_config_call_only() {
+    if server_version().0 < (7, 0) {
+        return;
+    }
+    let mut server = panic_test_server();
+    let mut c = server.conn();
+    let get = |c: &mut redis::Connection, name: &str| -> String {
+        let v: Vec<String> = cmd("CONFIG")
+            .arg("GET")
+            .arg(format!("sessiongate.{name}"))
+            .query(c)
+            .unwrap();
+        v[1].clone()
+    };
+    let set = |name: &str, value: &str| {
+        cmd("CONFIG")
+            .arg("SET")
+            .arg(format!("sessiongate.{name}"))
+            .arg(value)
+            .clone()
+    };
+    for (name, value, was, fallback) in [
+        ("max-payload-data-length", "5", "8000000", "0"),
+        ("error-codes", "yes", "no", "no"),
+    ] {
+        let replies = pipeline(&mut c, &[panic_at("config-set", 1), set(name, value)]);
+        assert_eq!(replies[0], Reply::Ok);
+        assert_eq!(
+            replies[1],
+            Reply::Error(format!(
+                "ERR CONFIG SET failed (possibly related to argument 'sessiongate.{name}') - {INTERNAL}"
+            )),
+            "{name}"
+        );
+        assert_eq!(
+            get(&mut c, name),
+            was,
+            "a panicking CONFIG SET changed {name}"
+        );
+        assert_eq!(one(&mut c, &panic_at("config-get", 1)), Reply::Ok);
+        assert_eq!(get(&mut c, name), fallback, "{name}");
+        assert_eq!(get(&mut c, name), was, "{name}");
+        // Disarmed: the next CONFIG SET works.
+        assert_eq!(one(&mut c, &set(name, value)), Reply::Ok);
+        assert_eq!(get(&mut c, name), value);
+    }
+    assert!(server.alive(), "Redis died; log:\n{}", server.log());
+    let t = start(&mut c, KEY, 60);
+    assert_eq!(
+        one(&mut c, &pset_cmd(KEY, &t, b"p", b"123456")),
+        Reply::Error(
+            "ERR <payload_data> length exceeds the maximum value allowed of 5".to_string()
+        )
+    );
+}
+
+/// A panic at the end of the module's load, everything registered (`panic-at-load`, a load
+/// argument of the test build): MODULE LOAD fails, Redis keeps running, and a second load of
+/// the same module works, so the failed one left no command or config behind.
+#[test]
+fn a_panic_while_loading_fails_the_load_and_redis_keeps_running() {
+    let so = build_module_variant("panic-test");
+    let mut server = Server::with(Options {
+        args: if supports_enable_module_command() {
+            vec!["--enable-module-command".into(), "yes".into()]
+        } else {
+            vec![]
+        },
+        with_module: false,
+        ..Options::default()
+    });
+    let mut c = server.conn();
+    let module_list =
+        |c: &mut redis::Connection| -> redis::Value { cmd("MODULE").arg("LIST").query(c).unwrap() };
+    // (Redis 8 and Valkey 9 list modules of their own.)
+    let modules = module_list(&mut c);
+    let load = |extra: &[&str]| {
+        let mut m = cmd("MODULE");
+        m.arg("LOAD").arg(so.display().to_string());
+        for a in extra {
+            m.arg(*a);
+        }
+        m
+    };
+    assert_eq!(
+        one(&mut c, &load(&["panic-at-load"])),
+        Reply::Error("ERR Error loading the extension. Please check the server logs.".into())
+    );
+    assert!(server.alive(), "Redis died; log:\n{}", server.log());
+    ping(&mut c);
+    assert_eq!(module_list(&mut c), modules, "a failed load left a module");
+    assert_eq!(one(&mut c, &load(&["error-codes", "yes"])), Reply::Ok);
+    let t = start(&mut c, KEY, 60);
+    assert_eq!(
+        one(&mut c, &pget_cmd(KEY, &t, b"p")),
+        Reply::Error(format!("NOPAYLOAD {NO_PAYLOAD}"))
+    );
+}

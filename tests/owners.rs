@@ -931,3 +931,45 @@ fn info_metadata_and_redaction_of_the_owner_commands() {
         assert!(text.contains("carol"), "{what} hides the owner:\n{text}");
     }
 }
+
+#[test]
+fn owner_errors_carry_their_codes_when_error_codes_are_on() {
+    let s = Server::with(Options {
+        module_args: vec!["error-codes".into(), "yes".into()],
+        ..Options::default()
+    });
+    let mut c = s.conn();
+    let alice = start_for(&mut c, KEY, b"alice", 600);
+    let bob = start_for(&mut c, KEY, b"bob", 600);
+    for (command, want) in [
+        (
+            cmd("SESSIONGATE.STARTFOR").arg(KEY).arg("").arg(60).clone(),
+            format!("ERR {EMPTY_OWNER}"),
+        ),
+        (
+            revoke_cmd(KEY, b"alice", &[b"EXCEPT", &bob]),
+            format!("WRONGOWNER {WRONG_OWNER}"),
+        ),
+        (
+            revoke_cmd(KEY, b"alice", &[b"short"]),
+            format!("ERR {ID_FORMAT}"),
+        ),
+        (revoke_cmd(KEY, b"alice", &[b"EXCEPT"]), SYNTAX.to_string()),
+        (
+            revoke_cmd(KEY, b"alice", &[b"EXCEPT", b"bad"]),
+            format!("BADTOKEN {TOKEN_FORMAT}"),
+        ),
+        (
+            renew_cmd(KEY, &alice, Some(b"new-key")),
+            format!("ERR {OWNED_NEW_KEY}"),
+        ),
+    ] {
+        assert_eq!(err(&mut c, &command), want);
+    }
+    let stats: String = cmd("INFO").arg("errorstats").query(&mut c).unwrap();
+    assert!(stats.contains("errorstat_WRONGOWNER:count=1"), "{stats}");
+    assert_eq!(
+        ids(&sessions(&mut c, KEY, b"alice", &[])),
+        vec![id_of(&alice)]
+    );
+}

@@ -6,7 +6,7 @@
 //!   keep Redis running.
 //! - `SESSIONGATE.__PANICAT <point> <nth>` makes the `nth` next arrival at a point inside a
 //!   callback Redis calls panic (`scankey`: PGETALL's ScanKey callback; `info`: the INFO
-//!   callback).
+//!   callback; `config-get`, `config-set`: the module configs' callbacks).
 
 use std::ffi::c_int;
 
@@ -29,6 +29,8 @@ pub fn panic_at(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
     let point = match argv.bytes(1) {
         b"scankey" => Point::ScanKey,
         b"info" => Point::Info,
+        b"config-get" => Point::ConfigGet,
+        b"config-set" => Point::ConfigSet,
         // SAFETY: ctx is the command's context; the message is a static C string.
         _ => {
             return Ok(unsafe {

@@ -9,8 +9,8 @@ session lifecycle against real servers with the freshly built module, in three t
 
 (SG_SERVER names the server: "redis 7.0", "valkey 9.1".)
 
-then every code block of docs/clients.md and README.md (doc_snippets.py), and the example web
-app's end-to-end test (webapp_e2e.py). One primary/replica pair and one cluster serve every
+then every code block of README.md and docs/*.md (doc_snippets.py), the example web
+app's end-to-end test (webapp_e2e.py) and the Django, Flask and Express adapters' (frameworks_e2e.py). One primary/replica pair and one cluster serve every
 client in turn (flushed, and their INFO stats reset, before each run).
 
 A script asks the harness for what only it can do by writing a line `@harness <request>` to
@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 import doc_snippets
-from servers import Cluster, Pair, die_with_parent, error_counts, server_version
+from servers import Cluster, Pair, Server, die_with_parent, error_counts, server_version
 
 HERE = Path(__file__).resolve().parent
 CLIENT_TIMEOUT = 240  # seconds one client script may run against one topology
@@ -181,6 +181,9 @@ def main():
     ap.add_argument("--topologies", default=",".join(TOPOLOGIES))
     ap.add_argument("--no-webapp", action="store_true", help="skip the web app's test")
     ap.add_argument("--no-docs", action="store_true", help="skip the documentation's code")
+    ap.add_argument(
+        "--no-frameworks", action="store_true", help="skip the Django, Flask and Express adapters"
+    )
     opt = ap.parse_args()
     clients = [c for c in opt.clients.split(",") if c]
     topologies = [t for t in opt.topologies.split(",") if t]
@@ -216,7 +219,16 @@ def main():
             if not opt.no_docs:
                 t0 = time.monotonic()
                 pair.reset()
-                ok = doc_snippets.run(False, primary=pair.primary.port, replica=pair.replica.port)
+                coded = Server("error-codes", "yes")  # the docs' server on 6381
+                try:
+                    ok = doc_snippets.run(
+                        False,
+                        primary=pair.primary.port,
+                        replica=pair.replica.port,
+                        coded=coded.port,
+                    )
+                finally:
+                    coded.stop()
                 record("docs: standalone code", ok, t0)
         finally:
             pair.stop()
@@ -259,12 +271,17 @@ def main():
         finally:
             cluster.stop()
 
-    if not opt.no_webapp:
+    for skip, name, script in (
+        (opt.no_webapp, "web app", "webapp_e2e.py"),
+        (opt.no_frameworks, "frameworks", "frameworks_e2e.py"),
+    ):
+        if skip:
+            continue
         t0 = time.monotonic()
         try:
             ok = (
                 subprocess.run(
-                    [sys.executable, str(HERE / "webapp_e2e.py")],
+                    [sys.executable, str(HERE / script)],
                     cwd=HERE,
                     check=False,
                     timeout=CLIENT_TIMEOUT,
@@ -273,9 +290,9 @@ def main():
                 == 0
             )
         except subprocess.TimeoutExpired:
-            print(f"  web app: killed after {CLIENT_TIMEOUT} s")
+            print(f"  {name}: killed after {CLIENT_TIMEOUT} s")
             ok = False
-        record("web app end to end", ok, t0)
+        record(f"{name} end to end", ok, t0)
 
     passed = sum(1 for _, ok, _ in results if ok)
     print(f"\nclient tests ({time.monotonic() - began:.0f} s):")

@@ -43,6 +43,11 @@ impl Node {
 
     /// A node started with `extra` server arguments.
     pub fn start_with(extra: &[&str]) -> Node {
+        Node::start_with_module_args(extra, &[])
+    }
+
+    /// A node started with `extra` server arguments and the module's `module_args`.
+    pub fn start_with_module_args(extra: &[&str], module_args: &[&str]) -> Node {
         let server = Server::with_ports(
             Options {
                 args: [
@@ -57,6 +62,7 @@ impl Node {
                 .chain(extra)
                 .map(|s| s.to_string())
                 .collect(),
+                module_args: module_args.iter().map(|s| s.to_string()).collect(),
                 ..Options::default()
             },
             cluster_port,

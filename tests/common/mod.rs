@@ -328,6 +328,48 @@ impl Drop for Server {
     }
 }
 
+/// Starts a server whose module load must fail with `module_args`; its log once it exited
+/// (bounded wait: a server that keeps running fails the test).
+pub fn failed_load_log(module_args: &[&str]) -> String {
+    let port = free_port();
+    let dir =
+        std::env::temp_dir().join(format!("sessiongate-badargs-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("log");
+    let mut child = Command::new(server_binary())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .arg("--logfile")
+        .arg(&log)
+        .arg("--loadmodule")
+        .arg(module_path())
+        .args(module_args)
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server with bad load arguments {module_args:?} kept running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success(), "{module_args:?}");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    text
+}
+
 /// The full text of an error reply, as the server sent it after the leading `-`.
 pub fn error_text(e: &redis::RedisError) -> String {
     match (e.code(), e.detail()) {
