@@ -1,23 +1,23 @@
 # syntax=docker/dockerfile:1
-# Session Gate on an official server image: Valkey 9.1 on Debian trixie unless told otherwise
-# (docs/install.md: why, and the Redis variants).
+# Session Gate on an official server image: Redis 8.2 (the official `redis` image, Debian
+# bookworm) unless told otherwise; Valkey is one build argument away (docs/install.md: how, and
+# the licences).
 #
 #   docker build -t sessiongate .
 #   docker run -d --name sessiongate -p 127.0.0.1:6379:6379 -v sessiongate-data:/data sessiongate
 #
-#   docker build --build-arg SERVER_IMAGE=redis --build-arg SERVER_VERSION=8.2 \
-#     --build-arg DEBIAN_SUITE=bookworm -t sessiongate:redis-8.2 .
+#   docker build --build-arg SERVER_IMAGE=valkey/valkey:9.1-trixie -t sessiongate:valkey .
 #
-# Both stages are the same Debian suite, so the module links against the glibc the server runs
-# on. Build for another architecture with `docker buildx build --platform linux/arm64 ...` on an
-# arm64 host, or on x86_64 once QEMU's binfmt handlers are registered (docs/install.md).
+# The module is built on Debian bookworm, whose glibc (2.36) is the oldest of the servers'
+# Debian images (bookworm or trixie), as the release .so is: it loads on either. Build for
+# another architecture with `docker buildx build --platform linux/arm64 ...` on an arm64 host,
+# or on x86_64 once QEMU's binfmt handlers are registered (docs/install.md).
 
-ARG DEBIAN_SUITE=trixie
-ARG RUST_VERSION=1
-ARG SERVER_IMAGE=valkey/valkey
-ARG SERVER_VERSION=9.1
+# The Rust of rust-toolchain.toml (scripts/check-workflows.sh checks that they agree).
+ARG RUST_VERSION=1.95.0
+ARG SERVER_IMAGE=redis:8.2-bookworm
 
-FROM rust:${RUST_VERSION}-${DEBIAN_SUITE} AS build
+FROM rust:${RUST_VERSION}-bookworm AS build
 # bindgen (used by the redis-module crate) needs libclang. Debian's archive keeps one version
 # of it per point release, so the version is not pinned.
 # hadolint ignore=DL3008
@@ -32,15 +32,15 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked --lib \
     && install -D -m 0755 target/release/libsessiongate.so /out/sessiongate.so
 
-FROM ${SERVER_IMAGE}:${SERVER_VERSION}-${DEBIAN_SUITE}
+FROM ${SERVER_IMAGE}
 LABEL org.opencontainers.image.title="sessiongate" \
-      org.opencontainers.image.description="Valkey or Redis with the Session Gate module: signed-token sessions inside the server" \
+      org.opencontainers.image.description="Redis or Valkey with the Session Gate module: signed-token sessions inside the server" \
       org.opencontainers.image.licenses="MIT"
 # Not in /usr/local/lib/redis/modules/: the entrypoint of the Redis 8 images loads every
 # executable .so there by itself, and a module must be executable (servers refuse to load one
 # that is not). Here only the CMD loads it, once, on every base.
 COPY --from=build /out/sessiongate.so /usr/local/lib/sessiongate/sessiongate.so
-# The image's own non-root user (`valkey` or `redis`, uid and gid 999 in both, numeric so that
+# The image's own non-root user (`redis` or `valkey`, uid and gid 999 in both, numeric so that
 # runtimes such as Kubernetes' runAsNonRoot can check it); /data, the working directory and
 # volume, is its own.
 USER 999:999

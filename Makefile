@@ -6,6 +6,7 @@ PORT ?= 6379
 MODULE := $(CURDIR)/target/release/libsessiongate.so
 
 .PHONY: run test check test-matrix soak build floor deps lint lint-packaging clean bench bench-micro bench-profile
+.PHONY: test-scripts
 
 run: build
 	@echo "Serving Session Gate on 127.0.0.1:$(PORT) (Ctrl-C stops it)"
@@ -19,20 +20,30 @@ floor: deps
 	cargo build --release -p sessiongate-floor
 
 # Every test, and the local form of every CI job: `check` (the lint job's fmt and clippy, unit
-# and integration tests), `lint-packaging` (the rest of the lint job), the client tests, the
+# and integration tests), `lint-packaging` (the rest of the lint job), the scripts' own tests
+# (`test-scripts`), the client tests, the
 # server matrix (the images and matrix-pypi jobs: the test dist run without cargo or sources
 # against each server), then the soak (fuzzing, long run under valgrind).
-test: check lint-packaging test-clients test-matrix soak
+test: check lint-packaging test-scripts test-clients test-matrix soak
 
 # Lint, unit and integration tests against the default redis-server: the quick loop.
 check: deps lint build
 	cargo test --release
 
+# The scripts' own tests (tests/scripts: set-up, dist runner, matrix, workflow rules, image smoke
+# test against a local server); needs the built module.
+test-scripts: deps build
+	tests/scripts/run.sh
+
 # redis-py, ioredis and node-redis on a standalone server, a replica and a cluster, and the
 # example web app and the Django, Flask and Express adapters end to end
-# (scripts/test-clients.sh; installs the pinned clients and the examples' dependencies).
+# (scripts/test-clients.sh; installs the pinned clients and the examples' dependencies): on the
+# default redis-server, then on Valkey 9.1 and Redis 8.2 (scripts/server-wheels.sh), which keep
+# one key table per hash slot in cluster mode (DESIGN §7).
 test-clients: deps build
 	./scripts/test-clients.sh
+	servers=$$(./scripts/server-wheels.sh valkey-9.1 redis-8.2) && \
+	  REDIS_SERVERS="$$(echo $$servers)" ./scripts/test-clients.sh
 
 # Redis 6.2, 7.0 (Debian), 8.2, Valkey 8.1 and 9.1, each running the test dist (dist/, built by
 # scripts/build-dist.sh) as CI's images job does; REDIS_SERVERS="bin1 bin2" tests others.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Where the time goes: instructions per command under valgrind's callgrind, for native
-# HGET/HSET/EXPIRE/HSET-of-a-fresh-key, the floor's FLOOR.HGET/HSET/EXPIRE/START (bench/floor)
+# HGET/HSET/EXPIRE/HSET-of-a-fresh-key, the floor's FLOOR.PGET/PSET/EXPIRE/START (bench/floor,
+# sent the module's very requests)
 # and SESSIONGATE.PGET/PSET/EXPIRE/START, counted on the same redis-server. Instruction counts
 # do not depend on what else the machine is doing.
 #
@@ -52,16 +53,16 @@ run() { # name [-r range] command...: zero the counters, run N commands, dump un
   callgrind_control -d "$name" "$VPID" >/dev/null 2>&1
 }
 run HGET HGET "$K" p
-run FLOOR.HGET FLOOR.HGET "$K" p
+run FLOOR.PGET FLOOR.PGET bench-sign-key "$T" p
 run PGET SESSIONGATE.PGET bench-sign-key "$T" p
 run HSET HSET "$K" p "$P"
-run FLOOR.HSET FLOOR.HSET "$K" p "$P"
+run FLOOR.PSET FLOOR.PSET bench-sign-key "$T" p "$P"
 run PSET SESSIONGATE.PSET bench-sign-key "$T" p "$P"
 run EXPIRE EXPIRE "$K" 100000
-run FLOOR.EXPIRE FLOOR.EXPIRE "$K" 100000
+run FLOOR.EXPIRE FLOOR.EXPIRE bench-sign-key "$T" 100000
 run SG.EXPIRE SESSIONGATE.EXPIRE bench-sign-key "$T" 100000
 run HSET-fresh -r 100000000000 HSET 'sessionfrsh:{aaa}:0000__rand_int__' "" 0123456789abcdef
-run FLOOR.START -r 100000000000 FLOOR.START 'sessionflrs:{aaa}:0000__rand_int__' 100000
+run FLOOR.START FLOOR.START bench-sign-key 100000
 run START SESSIONGATE.START bench-sign-key 100000
 cli shutdown nosave >/dev/null 2>&1 || true
 wait "$VPID" 2>/dev/null || true

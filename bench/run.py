@@ -9,9 +9,11 @@ It needs only Python 3's standard library, redis-server, redis-benchmark and red
 1. throughput, alternating rounds:
    redis-benchmark, pipelined, many clients, one hot key each, the native command, the floor
    and the module one after the other (the reverse order every other round):
-     PGET / FLOOR.HGET / HGET, PSET / FLOOR.HSET / HSET (overwrite), EXPIRE / FLOOR.EXPIRE /
+     PGET / FLOOR.PGET / HGET, PSET / FLOOR.PSET / HSET (overwrite), EXPIRE / FLOOR.EXPIRE /
      EXPIRE, START / FLOOR.START / HSET of a fresh key (each of these three from an empty db);
-     the goals are module ÷ floor, module ÷ native and floor ÷ native are reported beside;
+     the floor gets the very request the module gets (same sign key, token and arguments: it
+     reads and writes the same session); the goals are module ÷ floor, module ÷ native and
+     floor ÷ native are reported beside;
    redis-cli --pipe, one connection, one distinct fresh key per command (real work each time):
      PDEL / HDEL, END / DEL, RENEW / the native commands doing its job (HGETALL, then HSET +
      PEXPIREAT + UNLINK in one MULTI/EXEC; ops/s counts sessions renewed);
@@ -23,6 +25,11 @@ It needs only Python 3's standard library, redis-server, redis-benchmark and red
 4. session count (10k, 1M): random-access PGET / HGET, every key read once per pass in a fresh
    random order (at least --random-reads reads: 1 pass over 1M keys, 100 over 10k), and the
    cost of creating the keys.
+5. owners (DESIGN §1b): STARTFOR ÷ START for a fresh owner each (redis-benchmark, alternating
+   rounds); then for owners holding 1, 10 and 100 sessions: STARTFOR of one more session per
+   owner ÷ START (redis-cli --pipe, same count), SESSIONS with one payload name (redis-benchmark,
+   random owners), REVOKE of every session of each owner (redis-cli --pipe, once per owner), and
+   the memory per owned session (its index's share included) ÷ per unowned session.
 
 How runs are timed, so that fixed costs do not pull the ratios towards 1:
 - redis-benchmark reports its own rate (its clock starts before it connects its clients); each
@@ -62,7 +69,6 @@ RENEWED_PREFIX = "sessionnatw:{aaa}:"  # where the native RENEW job copies a has
 # Fresh keys of the same length, for START's counterparts (redis-benchmark puts 12 digits in
 # place of __rand_int__).
 NATIVE_FRESH = "sessionfrsh:{aaa}:0000__rand_int__"
-FLOOR_FRESH = "sessionflrs:{aaa}:0000__rand_int__"
 RAND_RANGE = 10**11  # redis-benchmark -r for the fresh keys: far more names than requests
 MAX_LIFETIME = 2 * TTL  # START's cap in the START+cap/START case
 PAYLOAD_NAME = "p"
@@ -70,8 +76,8 @@ PAYLOAD_NAME = "p"
 # DESIGN §6: each hot-key command, its floor command, its native counterpart (START's: HSET of
 # a new key), and the goal, a minimum of module ÷ floor in the same run.
 HOT = [
-    ("PGET", "FLOOR.HGET", "HGET", 0.95),
-    ("PSET", "FLOOR.HSET", "HSET", 0.90),
+    ("PGET", "FLOOR.PGET", "HGET", 0.95),
+    ("PSET", "FLOOR.PSET", "HSET", 0.90),
     ("EXPIRE", "FLOOR.EXPIRE", "EXPIRE", 0.90),
     ("START", "FLOOR.START", "HSET", 1.00),
 ]
@@ -328,6 +334,20 @@ return 1
 """
 
 
+FILL_OWNED = """
+for o = tonumber(ARGV[1]), tonumber(ARGV[2]) do
+  local owner = ARGV[3] .. string.format('%012d', o)
+  for i = 1, tonumber(ARGV[4]) do
+    local t = redis.call('SESSIONGATE.STARTFOR', ARGV[5], owner, ARGV[6])
+    redis.call('SESSIONGATE.PSET', ARGV[5], t, ARGV[7], ARGV[8])
+  end
+end
+return 1
+"""
+OWNER_PREFIX = "owner:"  # + 12 digits, as redis-benchmark writes __rand_int__
+PER_OWNER = (1, 10, 100)
+
+
 class Filler:
     """Creates sessions and native hashes server-side (Lua), in batches."""
 
@@ -380,7 +400,7 @@ def throughput(srv, filler, opt, log):
         nkey = filler.native(1, payload)[0]
         assert c.call("SESSIONGATE.PGET", SIGN_KEY, token, PAYLOAD_NAME) == payload.encode()
         assert c.call("HGET", nkey, PAYLOAD_NAME) == payload.encode()
-        assert c.call("FLOOR.HGET", nkey, PAYLOAD_NAME) == payload.encode()
+        assert c.call("FLOOR.PGET", SIGN_KEY, token, PAYLOAD_NAME) == payload.encode()
         rnd_throughput(srv, opt, rows, token, nkey, payload, reverse=rnd % 2 == 1)
         rnd_pipes(srv, filler, opt, rows, payload)
         rnd_lifecycle(srv, filler, opt, rows, payload)
@@ -416,18 +436,20 @@ def record(rows, name, base, measured):
 
 def rnd_throughput(srv, opt, rows, token, nkey, payload, reverse):
     """redis-benchmark, the native, floor and module commands one after the other (reversed
-    when asked), the floor always next to the module. The floor reads and writes the native
-    hash: same name length, same fields."""
+    when asked), the floor always next to the module. The floor gets the module's request
+    (DESIGN §6: the same arguments) and so reads and writes the same session."""
     runs = [  # native, floor, module, redis-benchmark -r
-        (["HGET", nkey, PAYLOAD_NAME], ["FLOOR.HGET", nkey, PAYLOAD_NAME],
+        (["HGET", nkey, PAYLOAD_NAME], ["FLOOR.PGET", SIGN_KEY, token, PAYLOAD_NAME],
          ["SESSIONGATE.PGET", SIGN_KEY, token, PAYLOAD_NAME], None),
-        (["HSET", nkey, PAYLOAD_NAME, payload], ["FLOOR.HSET", nkey, PAYLOAD_NAME, payload],
+        (["HSET", nkey, PAYLOAD_NAME, payload],
+         ["FLOOR.PSET", SIGN_KEY, token, PAYLOAD_NAME, payload],
          ["SESSIONGATE.PSET", SIGN_KEY, token, PAYLOAD_NAME, payload], None),
-        (["EXPIRE", nkey, TTL], ["FLOOR.EXPIRE", nkey, TTL],
+        (["EXPIRE", nkey, TTL], ["FLOOR.EXPIRE", SIGN_KEY, token, TTL],
          ["SESSIONGATE.EXPIRE", SIGN_KEY, token, TTL], None),
-        # START creates a key with a 16-byte field and a TTL; FLOOR.START the same; HSET a key
-        # with a 16-byte field. Random names over a range far larger than -n.
-        (["HSET", NATIVE_FRESH, "", FP], ["FLOOR.START", FLOOR_FRESH, TTL],
+        # START creates a key with a 16-byte field and a TTL, FLOOR.START the same (a random
+        # id each); HSET a key with a 16-byte field, random names over a range far larger
+        # than -n (redis-benchmark's -r touches only the native command's __rand_int__).
+        (["HSET", NATIVE_FRESH, "", FP], ["FLOOR.START", SIGN_KEY, TTL],
          ["SESSIONGATE.START", SIGN_KEY, TTL], RAND_RANGE),
     ]
     for (m, f, n, _), (native, floor, module, rr) in zip(HOT, runs):
@@ -579,6 +601,121 @@ def memory_and_count(srv, filler, opt, log):
     return out
 
 
+def fill_owned(c, sha, owners, per_owner, payload):
+    """Owners 0..owners-1, each with `per_owner` sessions holding one payload."""
+    batch = max(10000 // per_owner, 1)
+    for first in range(0, owners, batch):
+        last = min(first + batch, owners) - 1
+        c.call("EVALSHA", sha, 0, first, last, OWNER_PREFIX, per_owner, SIGN_KEY, TTL,
+               PAYLOAD_NAME, payload)
+
+
+def owners_section(srv, filler, opt, log):
+    """STARTFOR, SESSIONS and REVOKE at 1, 10 and 100 sessions per owner; memory per owned
+    session against an unowned one."""
+    c = srv.client
+    sha = c.call("SCRIPT", "LOAD", FILL_OWNED).decode()
+    payload = "x" * 100
+    out = {}
+    # STARTFOR of a fresh owner (its first session: the index is created) ÷ START.
+    ratios, sf, st = [], [], []
+    for rnd in range(opt.rounds):
+        rates = {}
+        runs = [("start", ["SESSIONGATE.START", SIGN_KEY, TTL], None),
+                ("startfor", ["SESSIONGATE.STARTFOR", SIGN_KEY, OWNER_PREFIX + "__rand_int__", TTL],
+                 RAND_RANGE)]
+        for kind, args, rr in reversed(runs) if rnd % 2 else runs:
+            c.call("FLUSHALL", "SYNC")
+            rates[kind] = redis_benchmark(srv, args, opt.requests, opt.clients, opt.pipeline, rr)
+        st.append(rates["start"])
+        sf.append(rates["startfor"])
+        ratios.append(rates["startfor"] / rates["start"])
+    out["fresh"] = {"startfor_per_s": median(sf), "start_per_s": median(st),
+                    "ratio": median(ratios), "ratios": ratios}
+    log(f"  STARTFOR (a fresh owner each) ÷ START: {median(ratios):.2f}")
+    total = opt.owner_sessions
+    for k in PER_OWNER:
+        owners = max(total // k, 1)
+        n = owners * k
+        r = {"owners": owners, "sessions": n}
+        # Memory: owned sessions (and their indexes) against as many unowned ones.
+        c.call("FLUSHALL", "SYNC")
+        base = c.used_memory()
+        fill_owned(c, sha, owners, k, payload)
+        r["owned_bytes"] = (c.used_memory() - base) / n
+        c.call("FLUSHALL", "SYNC")
+        base = c.used_memory()
+        filler.sessions(n, payload, want_tokens=False)
+        r["unowned_bytes"] = (c.used_memory() - base) / n
+        r["memory_ratio"] = r["owned_bytes"] / r["unowned_bytes"]
+        write_pipe_file(srv.tmpfile("startfor"),
+                        [("SESSIONGATE.STARTFOR", SIGN_KEY, f"{OWNER_PREFIX}{o:012d}", TTL)
+                         for o in range(owners)])
+        write_pipe_file(srv.tmpfile("start"), [("SESSIONGATE.START", SIGN_KEY, TTL)] * owners)
+        write_pipe_file(srv.tmpfile("revoke"),
+                        [("SESSIONGATE.REVOKE", SIGN_KEY, f"{OWNER_PREFIX}{o:012d}")
+                         for o in range(owners)])
+        add, sessions, revoke = [], [], []
+        for _ in range(opt.size_rounds):
+            # One more session for each owner of k, against as many STARTs.
+            c.call("FLUSHALL", "SYNC")
+            fill_owned(c, sha, owners, k, payload)
+            a = pipe_rate(srv, srv.tmpfile("startfor"), owners)
+            c.call("FLUSHALL", "SYNC")
+            fill_owned(c, sha, owners, k, payload)
+            b = pipe_rate(srv, srv.tmpfile("start"), owners)
+            add.append((a, b, a / b))
+            # SESSIONS of random owners of k sessions, one payload name.
+            c.call("FLUSHALL", "SYNC")
+            fill_owned(c, sha, owners, k, payload)
+            sessions.append(redis_benchmark(
+                srv, ["SESSIONGATE.SESSIONS", SIGN_KEY, OWNER_PREFIX + "__rand_int__",
+                      PAYLOAD_NAME], max(opt.requests // k, 1000), opt.clients,
+                max(opt.pipeline // 4, 1), owners))
+            # REVOKE of every session of each owner, once per owner.
+            revoke.append(pipe_rate(srv, srv.tmpfile("revoke"), owners))
+            if c.call("DBSIZE") != 0:
+                sys.exit("REVOKE left keys behind")
+        r["startfor_per_s"] = median([x[0] for x in add])
+        r["start_per_s"] = median([x[1] for x in add])
+        r["startfor_ratio"] = median([x[2] for x in add])
+        r["sessions_per_s"] = median(sessions)
+        r["revoke_per_s"] = median(revoke)
+        out[k] = r
+        log(f"  {k} per owner: STARTFOR ÷ START {r['startfor_ratio']:.2f}, SESSIONS "
+            f"{fmt_rate(r['sessions_per_s'])}/s, REVOKE {fmt_rate(r['revoke_per_s'])} owners/s, "
+            f"{r['owned_bytes']:.1f} B/owned session vs {r['unowned_bytes']:.1f} "
+            f"({r['memory_ratio']:.3f})")
+        for name in ("startfor", "start", "revoke"):
+            os.remove(srv.tmpfile(name))
+    c.call("FLUSHALL", "SYNC")
+    return out
+
+
+def owners_report(o):
+    L = ["### Owners (DESIGN §1b)", ""]
+    f = o["fresh"]
+    L.append(f"STARTFOR of a fresh owner (its first session; the index is created) ÷ START "
+             f"(redis-benchmark, median of rounds): **{f['ratio']:.2f}** "
+             f"({fmt_rate(f['startfor_per_s'])} vs {fmt_rate(f['start_per_s'])} ops/s; "
+             f"rounds {min(f['ratios']):.2f}–{max(f['ratios']):.2f}).")
+    L.append("")
+    L.append("| sessions per owner | owners | STARTFOR ÷ START (one more each, --pipe) | "
+             "SESSIONS ops/s (1 payload name) | sessions listed/s | REVOKE owners/s | "
+             "sessions revoked/s | bytes/owned session | bytes/unowned | ratio |")
+    L.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for k in PER_OWNER:
+        r = o.get(k) or o.get(str(k))
+        L.append(f"| {k} | {r['owners']:,} | **{r['startfor_ratio']:.2f}** "
+                 f"({fmt_rate(r['startfor_per_s'])} vs {fmt_rate(r['start_per_s'])}) | "
+                 f"{fmt_rate(r['sessions_per_s'])} | {fmt_rate(r['sessions_per_s'] * k)} | "
+                 f"{fmt_rate(r['revoke_per_s'])} | {fmt_rate(r['revoke_per_s'] * k)} | "
+                 f"{r['owned_bytes']:.1f} | {r['unowned_bytes']:.1f} | "
+                 f"**{r['memory_ratio']:.3f}** |")
+    L.append("")
+    return L
+
+
 def payload_sizes(srv, filler, opt, log):
     c = srv.client
     out = {}
@@ -719,6 +856,8 @@ def report(results):
                  f"**{r['get_ratio']:.2f}** | {r['pset_per_s']:,.0f} | {r['hset_per_s']:,.0f} | "
                  f"**{r['set_ratio']:.2f}** |")
     L.append("")
+    if results.get("owners"):
+        L += owners_report(results["owners"])
     return "\n".join(L)
 
 
@@ -812,21 +951,25 @@ def main():
     p.add_argument("--size-rounds", type=int, default=5,
                    help="rounds of the payload-size and session-count sections")
     p.add_argument("--counts", default="10000,1000000", help="session counts, comma-separated")
-    p.add_argument("--only", default="throughput,count,sizes",
-                   help="sections to run, comma-separated: throughput, count, sizes")
+    p.add_argument("--only", default="throughput,count,sizes,owners",
+                   help="sections to run, comma-separated: throughput, count, sizes, owners")
+    p.add_argument("--owner-sessions", type=int, default=100_000,
+                   help="owned sessions per fill of the owners section (owners × sessions each)")
     p.add_argument("--quick", action="store_true", help="a short smoke run (figures are rough)")
     p.add_argument("--render", metavar="RESULTS_JSON",
                    help="only rewrite report.md and ratios.svg in --out from a results.json")
     opt = p.parse_args()
     if opt.render:
         results = json.loads(Path(opt.render).read_text())
-        if results["throughput"] and "PGET/FLOOR.HGET" not in results["throughput"]:
-            sys.exit(f"{opt.render} was written before the floor: rerun `make bench`")
+        if results["throughput"] and "PGET/FLOOR.PGET" not in results["throughput"]:
+            sys.exit(f"{opt.render} was written before the floor of DESIGN §6 (same arguments "
+                     f"as the module): rerun `make bench`")
         write_outputs(results, Path(opt.out))
         return
     if opt.quick:
         opt.rounds, opt.requests, opt.pipe_requests, opt.size_rounds = 2, 100_000, 30_000, 1
         opt.counts, opt.random_reads = "10000,100000", 100_000
+        opt.owner_sessions = 10_000
     opt.counts = [int(x) for x in opt.counts.split(",") if x]
     for tool in ("redis-benchmark", "redis-cli", os.environ.get("REDIS_SERVER", "redis-server")):
         if shutil.which(tool) is None:
@@ -850,7 +993,7 @@ def main():
     results = {"machine": machine_info(), "options": {
         k: getattr(opt, k) for k in ("rounds", "requests", "clients", "pipeline",
                                      "pipe_requests", "random_reads", "size_rounds", "counts",
-                                     "only")}}
+                                     "only", "owner_sessions")}}
     srv = Server([opt.module, opt.floor])
     try:
         log(f"redis-server with {opt.module} and {opt.floor} on 127.0.0.1:{srv.port}")
@@ -870,6 +1013,9 @@ def main():
         if "sizes" in sections:
             log("payload size:")
             results["sizes"] = payload_sizes(srv, filler, opt, log)
+        if "owners" in sections:
+            log("owners:")
+            results["owners"] = owners_section(srv, filler, opt, log)
     finally:
         srv.stop()
     results["seconds"] = round(time.monotonic() - started, 1)

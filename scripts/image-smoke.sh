@@ -2,30 +2,26 @@
 # Smoke test of a built Session Gate image (the Image workflow runs it after `docker build`):
 # starts it with a named volume and the port published on 127.0.0.1:<port>, waits for the
 # health check (which calls the module), checks the non-root uid and the module path, runs
-# START, PSET, PGET (also through the published port), a wrong key and END, and checks that a
-# session survives a restart. The container and the volume are removed on every exit path.
-# Needs Docker; nothing else from the host (the published port is spoken to with bash).
+# every command with its exact replies (START with and without a cap, TTL, PSET, PGET, also
+# through the published port, PGETALL, PDEL, EXPIRE, RENEW with and without a new key, END, and
+# a wrong key), and checks that a session survives a restart. The container and the volume are
+# removed on every exit path. Needs Docker; nothing else from the host (the published port is
+# spoken to with bash).
 #   scripts/image-smoke.sh <image> [host port, default 6379]
+#
+# With --local, the same checks without Docker, against a server started here with the module
+# (the image's health check command is run against it too, and the restart is a restart of that
+# server from its own dump): how the script itself is tested (tests/scripts).
+#   scripts/image-smoke.sh --local [server binary, default redis-server] [module .so]
 set -euo pipefail
-image=${1:?usage: image-smoke.sh <image> [host port]}
-port=${2:-6379}
-name=sessiongate-smoke-$$
-volume=$name-data
+root=$(cd "$(dirname "$0")/.." && pwd)
 
-cleanup() {
-  echo "--- server log"
-  docker logs "$name" 2>&1 | tail -n 50 || true
-  docker rm -f "$name" >/dev/null 2>&1 || true
-  docker volume rm "$volume" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
 fail() {
   echo "image-smoke: $*" >&2
   exit 1
 }
-cli() { docker exec "$name" redis-cli "$@"; }
 
-# One command over the published port in RESP; prints the reply's first line (or bulk data).
+# One command over the TCP port in RESP; prints the reply's first line (or bulk data).
 via_port() {
   local req="*$#"$'\r\n' a reply
   for a in "$@"; do
@@ -40,6 +36,153 @@ via_port() {
   exec 3<&-
   printf '%s\n' "${reply%$'\r'}"
 }
+
+# expect <exact reply> <command ...>: the reply as redis-cli prints it.
+expect() {
+  local want=$1 got
+  shift
+  got=$(cli "$@" 2>&1) || true
+  [ "$got" = "$want" ] || fail "$* answered '$got', not '$want'"
+}
+
+is_token() {
+  grep -Eq '^v1[.][0-9A-Za-z]{16}[.][0-9a-f]{64}$' <<<"$1" || fail "not a token: '$1'"
+}
+
+# expect_ttl <at least> <at most> <sign key> <token>
+expect_ttl() {
+  local ttl
+  ttl=$(cli SESSIONGATE.TTL "$3" "$4")
+  [[ $ttl =~ ^[0-9]+$ ]] && [ "$ttl" -ge "$1" ] && [ "$ttl" -le "$2" ] ||
+    fail "TTL answered '$ttl', not $1..$2"
+}
+
+no_session="the session id contained in <token> does not exist"
+bad_sig="the signature contained in <token> is invalid"
+no_payload="the requested <payload_name> does not exist"
+
+# Every command, each with its exact reply.
+commands() {
+  local token renewed moved capped all
+  token=$(cli SESSIONGATE.START smoke-key 300)
+  is_token "$token"
+  expect_ttl 290 300 smoke-key "$token"
+  expect OK SESSIONGATE.PSET smoke-key "$token" user alice
+  expect OK SESSIONGATE.PSET smoke-key "$token" role admin
+  expect alice SESSIONGATE.PGET smoke-key "$token" user
+  [ "$(via_port SESSIONGATE.PGET smoke-key "$token" user)" = alice ] ||
+    fail "PGET through 127.0.0.1:$port"
+  all=$(cli SESSIONGATE.PGETALL smoke-key "$token" | paste -d= - - | sort | tr '\n' ' ')
+  [ "$all" = "role=admin user=alice " ] || fail "PGETALL answered $all"
+  expect "$bad_sig" SESSIONGATE.PGET other-key "$token" user
+  expect OK SESSIONGATE.PDEL smoke-key "$token" role
+  expect "$no_payload" SESSIONGATE.PGET smoke-key "$token" role
+  expect "$(printf 'user\nalice')" SESSIONGATE.PGETALL smoke-key "$token"
+  expect OK SESSIONGATE.EXPIRE smoke-key "$token" 100
+  expect_ttl 90 100 smoke-key "$token"
+
+  renewed=$(cli SESSIONGATE.RENEW smoke-key "$token")
+  is_token "$renewed"
+  [ "$renewed" != "$token" ] || fail "RENEW returned the same token"
+  expect "$no_session" SESSIONGATE.PGET smoke-key "$token" user
+  expect alice SESSIONGATE.PGET smoke-key "$renewed" user
+  expect_ttl 90 100 smoke-key "$renewed"
+
+  moved=$(cli SESSIONGATE.RENEW smoke-key "$renewed" rotated-key)
+  is_token "$moved"
+  expect "$no_session" SESSIONGATE.PGET smoke-key "$renewed" user
+  expect "$bad_sig" SESSIONGATE.PGET smoke-key "$moved" user
+  expect alice SESSIONGATE.PGET rotated-key "$moved" user
+  expect OK SESSIONGATE.END rotated-key "$moved"
+  expect "$no_session" SESSIONGATE.PGET rotated-key "$moved" user
+
+  capped=$(cli SESSIONGATE.START smoke-key 300 60)
+  is_token "$capped"
+  expect_ttl 50 60 smoke-key "$capped"
+  expect OK SESSIONGATE.EXPIRE smoke-key "$capped" 1000
+  expect_ttl 50 60 smoke-key "$capped"
+  expect OK SESSIONGATE.END smoke-key "$capped"
+  expect "$no_session" SESSIONGATE.TTL smoke-key "$capped"
+  echo "commands: START (with and without a cap), TTL, PSET, PGET (also on 127.0.0.1:$port), PGETALL, PDEL, EXPIRE, RENEW (with and without a new key), END, a wrong key"
+}
+
+# A session is written and saved before restart() and read after it.
+survives_restart() {
+  local token
+  token=$(cli SESSIONGATE.START smoke-key 300)
+  expect OK SESSIONGATE.PSET smoke-key "$token" user bob
+  expect OK SAVE
+  restart
+  for _ in $(seq 1 30); do
+    [ "$(cli PING 2>/dev/null)" = PONG ] && break
+    sleep 1
+  done
+  expect bob SESSIONGATE.PGET smoke-key "$token" user
+  echo "restart: the session survived"
+}
+
+# ----------------------------------------------------------------- against a local server
+if [ "${1:-}" = --local ]; then
+  server=${2:-redis-server}
+  module=${3:-$root/target/release/libsessiongate.so}
+  [ -f "$module" ] || fail "no module at $module (cargo build --release)"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  dir=$(mktemp -d)
+  pid=""
+  # shellcheck disable=SC2329 # run by the trap below
+  stop_local() {
+    [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+    [ -z "$pid" ] || wait "$pid" 2>/dev/null || true
+    rm -rf "$dir"
+  }
+  trap stop_local EXIT
+  start_server() {
+    "$server" --bind 127.0.0.1 --port "$port" --dir "$dir" --logfile "$dir/server.log" \
+      --save '' --appendonly no --loadmodule "$module" &
+    pid=$!
+    for _ in $(seq 1 100); do
+      [ "$(redis-cli -p "$port" PING 2>/dev/null)" = PONG ] && return 0
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    cat "$dir/server.log" >&2
+    fail "$server did not start"
+  }
+  restart() {
+    redis-cli -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+    start_server
+  }
+  cli() { redis-cli -p "$port" "$@"; }
+  start_server
+  # The image's health check, as the Dockerfile writes it, pointed at this port.
+  health=$(sed -n 's/^ *CMD \["sh", "-c", "\(.*\)"\]$/\1/p' "$root/Dockerfile" | head -n 1)
+  [ -n "$health" ] || fail "no health check command in the Dockerfile"
+  sh -c "${health//redis-cli /redis-cli -p $port }" || fail "the health check failed: $health"
+  echo "health check command: passes"
+  grep -qx sessiongate <<<"$(cli MODULE LIST)" || fail "no sessiongate in MODULE LIST"
+  commands
+  survives_restart
+  echo "image-smoke: local $("$server" --version | awk '{print $1, $3}') passed"
+  exit 0
+fi
+
+# ----------------------------------------------------------------- against the image
+image=${1:?usage: image-smoke.sh <image> [host port] | --local [server] [module]}
+port=${2:-6379}
+name=sessiongate-smoke-$$
+volume=$name-data
+
+cleanup() {
+  echo "--- server log"
+  docker logs "$name" 2>&1 | tail -n 50 || true
+  docker rm -f "$name" >/dev/null 2>&1 || true
+  docker volume rm "$volume" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+cli() { docker exec "$name" redis-cli "$@"; }
+restart() { docker restart "$name" >/dev/null; }
 
 docker volume create "$volume" >/dev/null
 docker run -d --name "$name" -p "127.0.0.1:$port:6379" -v "$volume:/data" "$image" >/dev/null
@@ -61,24 +204,6 @@ grep -qx sessiongate <<<"$modules" || fail "no sessiongate in MODULE LIST: $modu
 grep -qx /usr/local/lib/sessiongate/sessiongate.so <<<"$modules" ||
   fail "module not at /usr/local/lib/sessiongate/sessiongate.so: $modules"
 
-token=$(cli SESSIONGATE.START smoke-key 300)
-grep -Eq '^v1[.][0-9A-Za-z]{16}[.][0-9a-f]{64}$' <<<"$token" || fail "START returned $token"
-[ "$(cli SESSIONGATE.PSET smoke-key "$token" user alice)" = OK ] || fail PSET
-[ "$(cli SESSIONGATE.PGET smoke-key "$token" user)" = alice ] || fail PGET
-cli SESSIONGATE.PGET other-key "$token" user | grep -q 'signature contained in <token> is invalid' ||
-  fail "a wrong key was not refused"
-[ "$(via_port SESSIONGATE.PGET smoke-key "$token" user)" = alice ] ||
-  fail "PGET through the published port"
-[ "$(cli SESSIONGATE.END smoke-key "$token")" = OK ] || fail END
-echo "commands: START, PSET, PGET (also on 127.0.0.1:$port), wrong key, END"
-
-token=$(cli SESSIONGATE.START smoke-key 300)
-[ "$(cli SESSIONGATE.PSET smoke-key "$token" user bob)" = OK ] || fail PSET
-[ "$(cli SAVE)" = OK ] || fail SAVE
-docker restart "$name" >/dev/null
-for _ in $(seq 1 30); do
-  [ "$(cli PING 2>/dev/null)" = PONG ] && break
-  sleep 1
-done
-[ "$(cli SESSIONGATE.PGET smoke-key "$token" user)" = bob ] || fail "the session did not survive a restart"
+commands
+survives_restart
 echo "image-smoke: $image passed"

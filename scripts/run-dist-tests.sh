@@ -5,8 +5,11 @@
 # and cargo off PATH. It needs a POSIX shell, the server and its CLI: no cargo, no sources.
 #   run-tests.sh [server binary]      default: valkey-server, else redis-server, from PATH
 # Every binary runs whatever the others did, and gets one line; the last line is
-# "total: N passed, N failed". Exits 1 when a test failed, a binary failed without a test
-# failing (crash, timeout), or a binary ran no test.
+# "total: N passed, N failed, N skipped". A test that cannot run on this server prints exactly
+# `SKIPPED: <reason>` (one line, on stderr) and returns: the harness calls it passed, and this
+# runner counts it skipped, not passed (each such line in a passing test's output is one
+# skipped test; the binaries run with --show-output, which prints that output). Exits 1 when a test failed,
+# a binary failed without a test failing (crash, timeout), or a binary ran no test.
 # REDIS_CLI: the CLI for the cluster tests (default: valkey-cli or redis-cli next to the server,
 # else from PATH). SESSIONGATE_TEST_TIMEOUT: seconds per binary (default 1800).
 set -u
@@ -59,6 +62,7 @@ command -v timeout >/dev/null 2>&1 && timeout_cmd="timeout -k 10 $limit"
 work=$(mktemp -d "${TMPDIR:-/tmp}/sessiongate-run.XXXXXX") || exit 1
 passed=0
 failed=0
+skipped=0
 binaries=0
 for t in "$dist"/tests/*; do
   [ -x "$t" ] || continue
@@ -66,20 +70,28 @@ for t in "$dist"/tests/*; do
   name=$(basename "$t")
   log="$work/$name.log"
   # shellcheck disable=SC2086 # $timeout_cmd is a command and its arguments, or nothing
-  (cd "$work" && $timeout_cmd "$t") >"$log" 2>&1
+  (cd "$work" && $timeout_cmd "$t" --show-output) >"$log" 2>&1
   status=$?
   p=$(awk '/^test result:/ {s += $4} END {print s + 0}' "$log")
   f=$(awk '/^test result:/ {s += $6} END {print s + 0}' "$log")
+  # The captured output of the passing tests: between the two "successes:" lines.
+  skips=$(awk '/^successes:$/ {n++; next} n == 1 && /^SKIPPED: /' "$log")
+  s=$(printf '%s' "$skips" | grep -c '^SKIPPED: ')
+  if [ "$s" -gt "$p" ]; then s=$p; fi
+  p=$((p - s))
   note=""
   if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
     f=1
     note=" (exit status $status without a failed test: crashed or timed out)"
   fi
-  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+  if [ $((p + s)) -eq 0 ] && [ "$f" -eq 0 ]; then
     f=1
     note=" (ran no test)"
   fi
-  printf '  %-22s %4d passed, %d failed%s\n' "$name" "$p" "$f" "$note"
+  if [ "$s" -gt 0 ]; then
+    note="$note ($(printf '%s\n' "$skips" | sed 's/^SKIPPED: //' | sort -u | tr '\n' ';' | sed 's/;$//'))"
+  fi
+  printf '  %-22s %4d passed, %d failed, %d skipped%s\n' "$name" "$p" "$f" "$s" "$note"
   if [ "$f" -ne 0 ]; then
     echo "--- $name (log: $log)"
     if grep -q '^failures:$' "$log"; then
@@ -90,12 +102,13 @@ for t in "$dist"/tests/*; do
   fi
   passed=$((passed + p))
   failed=$((failed + f))
+  skipped=$((skipped + s))
 done
 if [ "$binaries" -eq 0 ]; then
   echo "run-tests: no test binary in $dist/tests" >&2
   failed=1
 fi
-echo "total: $passed passed, $failed failed"
+echo "total: $passed passed, $failed failed, $skipped skipped"
 if [ "$failed" -ne 0 ]; then
   echo "logs kept in $work" >&2
   exit 1

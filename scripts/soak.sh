@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make soak`: what is too slow or too tool-heavy for `make test`, bounded to a few minutes.
-#  1. cargo fuzz: each target (fuzz/fuzz_targets: token parsing, ttl and payload validation,
-#     hash slots) runs for $FUZZ_SECONDS (default 30) with debug assertions on. cargo-fuzz
+#  1. cargo fuzz: each target (fuzz/fuzz_targets: token parsing, ttl, payload and sign-key
+#     validation, hash slots, the lifetime cap and its meta field) runs for $FUZZ_SECONDS (default 30) with debug assertions on. cargo-fuzz
 #     needs nightly features; the only toolchain here is stable, so RUSTC_BOOTSTRAP=1 unlocks
 #     them (-Zsanitizer=address included). Crashes are kept in fuzz/artifacts/<target>/.
 #  2. valgrind: tests/hardening_long_run.rs with $VALGRIND_CYCLES (default 10000) cycles
@@ -40,7 +40,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 
 echo "== fuzzing, ${FUZZ_SECONDS}s per target"
-for t in token_parse args key_slot; do
+for t in token_parse args key_slot lifetime; do
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
   log="fuzz/artifacts/$t.log"
   if ! (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O -a "$t" "corpus/$t" "seeds/$t" -- \

@@ -412,9 +412,9 @@ pub fn missing_session(ctx: Ctx, slot: u16) -> Error {
 }
 
 /// Whether this node is importing or migrating `slot` (from the cache, read again under the
-/// same rules as above; unsure, it says yes). A replica answers false: it serves its primary's
-/// slots and shows no slot state of its own.
-#[allow(dead_code)] // for the owner commands (issue 19), which answer TRYAGAIN there
+/// same rules as above; unsure, it says yes): the owner commands' data may then be split
+/// between two nodes. A replica answers false: it serves its primary's slots and shows no slot
+/// state of its own.
 pub fn slot_in_transit(ctx: Ctx, slot: u16) -> bool {
     if !cluster_primary(ctx) {
         return false;

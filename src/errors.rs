@@ -96,6 +96,17 @@ pub enum Error {
     /// A panic was caught inside a handler (anything the handler wrote before it stays), or
     /// a write the server refused.
     Internal,
+    EmptyOwner,
+    /// REVOKE's EXCEPT token names a session of another owner (or no owner).
+    WrongOwner,
+    /// REVOKE: an argument that is not a session id.
+    IdFormat,
+    /// REVOKE: EXCEPT without exactly one token, or mixed with ids.
+    RevokeSyntax,
+    /// The owner's slot is being migrated and this node does not hold all of the owner's data.
+    OwnerMoving,
+    /// RENEW of an owned session with a new sign key (the owner's index is keyed by the old).
+    OwnedNewSignKey,
 }
 
 impl Error {
@@ -151,6 +162,16 @@ impl Error {
             Error::Internal => {
                 "ERR sessiongate internal error (the command may be partly applied)"
             }
+            Error::EmptyOwner => "<owner> must have at least one character",
+            Error::WrongOwner => "the session id contained in <token> is not owned by <owner>",
+            Error::IdFormat => "<id> format is invalid",
+            Error::RevokeSyntax => {
+                "ERR syntax error: EXCEPT takes exactly one <token> and no <id>"
+            }
+            Error::OwnerMoving => {
+                "TRYAGAIN the owner's hash slot is being migrated and not all of the owner's sessions are on this node"
+            }
+            Error::OwnedNewSignKey => "<new_sign_key> cannot be given for an owned session",
         })
     }
     /// The error code: the first word of the reply when error codes are on (Redis' `INFO
@@ -174,11 +195,16 @@ impl Error {
             | Error::RenewInMulti
             | Error::NoSlots
             | Error::IdSpaceExhausted
-            | Error::Internal => "ERR",
+            | Error::Internal
+            | Error::EmptyOwner
+            | Error::IdFormat
+            | Error::RevokeSyntax
+            | Error::OwnedNewSignKey => "ERR",
             Error::Moved { .. } => "MOVED",
             Error::Ask { .. } => "ASK",
             Error::SlotNotServed | Error::ClusterDown | Error::ClusterDownReadOnly => "CLUSTERDOWN",
-            Error::TryAgain => "TRYAGAIN",
+            Error::TryAgain | Error::OwnerMoving => "TRYAGAIN",
+            Error::WrongOwner => "WRONGOWNER",
         }
     }
 
@@ -261,12 +287,27 @@ mod tests {
                 24,
                 "ERR sessiongate internal error (the command may be partly applied)",
             ),
+            Error::EmptyOwner => (25, "<owner> must have at least one character"),
+            Error::WrongOwner => (
+                26,
+                "the session id contained in <token> is not owned by <owner>",
+            ),
+            Error::IdFormat => (27, "<id> format is invalid"),
+            Error::RevokeSyntax => (
+                28,
+                "ERR syntax error: EXCEPT takes exactly one <token> and no <id>",
+            ),
+            Error::OwnerMoving => (
+                29,
+                "TRYAGAIN the owner's hash slot is being migrated and not all of the owner's sessions are on this node",
+            ),
+            Error::OwnedNewSignKey => (30, "<new_sign_key> cannot be given for an owned session"),
         };
         (i, text.to_string())
     }
 
     /// One value of every kind, in the order of `expected`.
-    fn all() -> [Error; 25] {
+    fn all() -> [Error; 31] {
         [
             Error::EmptySignKey,
             Error::EmptyToken,
@@ -299,6 +340,12 @@ mod tests {
             Error::ClusterDown,
             Error::IdSpaceExhausted,
             Error::Internal,
+            Error::EmptyOwner,
+            Error::WrongOwner,
+            Error::IdFormat,
+            Error::RevokeSyntax,
+            Error::OwnerMoving,
+            Error::OwnedNewSignKey,
         ]
     }
 
@@ -401,7 +448,14 @@ mod tests {
             "CLUSTERDOWN",
             "ERR",
             "ERR",
+            "ERR",
+            "WRONGOWNER",
+            "ERR",
+            "ERR",
+            "TRYAGAIN",
+            "ERR",
         ];
+        assert_eq!(want.len(), all().len());
         for (e, code) in all().iter().zip(want) {
             assert_eq!(e.code(), code, "{e:?}");
             let msg = e.message();
@@ -422,6 +476,8 @@ mod tests {
             Error::SlotNotServed,
             Error::TryAgain,
             Error::Internal,
+            Error::RevokeSyntax,
+            Error::OwnerMoving,
         ] {
             assert_eq!(
                 already.prefix(&already.message(), true),

@@ -1,6 +1,6 @@
 //! Session Gate: signed-token sessions inside Redis.
 //!
-//! Pure logic (token, slot, args, lifetime, expiry, errors, keycache) is public and tested
+//! Pure logic (token, slot, args, lifetime, owners, expiry, errors, keycache) is public and tested
 //! without Redis; the Redis side (rm, store, cluster, commands) stays thin. This file only
 //! registers.
 
@@ -10,6 +10,7 @@ pub mod expiry;
 pub mod keycache;
 pub mod lifetime;
 pub mod mac;
+pub mod owners;
 pub mod slot;
 pub mod token;
 pub mod topology;

@@ -46,37 +46,85 @@ impl<const W: usize> Drop for Scratch<W> {
     }
 }
 
-/// Continues a SHA-256 whose `state` has absorbed `before` bytes (whole blocks) with `data`, and
-/// writes the 32-byte digest to `out`. The state is left holding the digest: callers wipe it.
-fn finish(state: &mut [u32; 8], before: u64, data: &[u8], out: &mut [u8]) {
-    let mut blocks = data.chunks_exact(BLOCK);
-    for block in &mut blocks {
-        compress256(state, one_block(block));
+/// A SHA-256 in progress: made zeroed, `start`ed in place (so a state copied in is never moved
+/// around), fed, finished; its state and block are wiped when dropped.
+struct Stream {
+    state: [u32; 8],
+    block: Scratch<{ BLOCK / 8 }>,
+    filled: usize,
+    total: u64,
+}
+
+impl Stream {
+    fn new() -> Stream {
+        Stream {
+            state: [0; 8],
+            block: Scratch::new(),
+            filled: 0,
+            total: 0,
+        }
     }
-    let rest = blocks.remainder();
-    let mut scratch = Scratch::<{ 2 * BLOCK / 8 }>::new();
-    let tail = scratch.bytes();
-    tail[..rest.len()].copy_from_slice(rest);
-    tail[rest.len()] = 0x80;
-    let len = if rest.len() + 9 <= BLOCK {
-        BLOCK
-    } else {
-        2 * BLOCK
-    };
-    let bits = (before + data.len() as u64).wrapping_mul(8);
-    tail[len - 8..len].copy_from_slice(&bits.to_be_bytes());
-    for block in tail[..len].chunks_exact(BLOCK) {
-        compress256(state, one_block(block));
+
+    /// Starts from `state`, which has absorbed `before` bytes (whole blocks).
+    fn start(&mut self, state: &[u32; 8], before: u64) {
+        self.state = *state;
+        self.filled = 0;
+        self.total = before;
     }
-    for (bytes, word) in out.chunks_exact_mut(4).zip(state.iter()) {
-        bytes.copy_from_slice(&word.to_be_bytes());
+
+    fn update(&mut self, mut data: &[u8]) {
+        self.total += data.len() as u64;
+        if self.filled > 0 {
+            let take = (BLOCK - self.filled).min(data.len());
+            self.block.bytes()[self.filled..self.filled + take].copy_from_slice(&data[..take]);
+            self.filled += take;
+            data = &data[take..];
+            if self.filled < BLOCK {
+                return;
+            }
+            compress256(&mut self.state, one_block(self.block.bytes()));
+            self.filled = 0;
+        }
+        let mut blocks = data.chunks_exact(BLOCK);
+        for block in &mut blocks {
+            compress256(&mut self.state, one_block(block));
+        }
+        let rest = blocks.remainder();
+        self.block.bytes()[..rest.len()].copy_from_slice(rest);
+        self.filled = rest.len();
+    }
+
+    /// Pads, and writes the 32-byte digest to `out`.
+    fn finish(&mut self, out: &mut [u8]) {
+        let bits = self.total.wrapping_mul(8);
+        let filled = self.filled;
+        let block = self.block.bytes();
+        block[filled] = 0x80;
+        block[filled + 1..].fill(0);
+        if filled + 9 > BLOCK {
+            compress256(&mut self.state, one_block(self.block.bytes()));
+            self.block.bytes().fill(0);
+        }
+        self.block.bytes()[BLOCK - 8..].copy_from_slice(&bits.to_be_bytes());
+        compress256(&mut self.state, one_block(self.block.bytes()));
+        for (bytes, word) in out.chunks_exact_mut(4).zip(self.state.iter()) {
+            bytes.copy_from_slice(&word.to_be_bytes());
+        }
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.state.zeroize();
     }
 }
 
 /// SHA-256 of `data` into `out`, its temporaries wiped.
 pub fn sha256_into(data: &[u8], out: &mut [u8; OUT_LEN]) {
-    let mut state = Zeroizing::new(IV);
-    finish(&mut state, 0, data, out);
+    let mut h = Stream::new();
+    h.start(&IV, 0);
+    h.update(data);
+    h.finish(out);
 }
 
 /// A sign key's HMAC-SHA256 schedule. Never cloned: `sign_into` works on a wiped copy.
@@ -122,14 +170,25 @@ impl SignState {
         compress256(&mut self.outer, one_block(block));
     }
 
-    /// HMAC-SHA256(key, message) into `out`. The working copy of the schedule is compressed
-    /// in place (so it holds a digest, no longer the schedule, once used) and wiped.
+    /// HMAC-SHA256(key, message) into `out`.
     pub fn sign_into(&self, message: &[u8], out: &mut [u8; OUT_LEN]) {
-        let mut state = Zeroizing::new(self.inner);
+        self.sign_parts_into(&[message], out);
+    }
+
+    /// HMAC-SHA256(key, the parts one after the other) into `out`. The working copy of the
+    /// schedule is compressed in place (once used it holds a digest, no longer the schedule)
+    /// and wiped.
+    pub fn sign_parts_into(&self, parts: &[&[u8]], out: &mut [u8; OUT_LEN]) {
+        let mut h = Stream::new();
+        h.start(&self.inner, BLOCK as u64);
+        for part in parts {
+            h.update(part);
+        }
         let mut inner = Scratch::<{ OUT_LEN / 8 }>::new();
-        finish(&mut state, BLOCK as u64, message, inner.bytes());
-        *state = self.outer;
-        finish(&mut state, BLOCK as u64, inner.bytes(), out);
+        h.finish(inner.bytes());
+        h.start(&self.outer, BLOCK as u64);
+        h.update(inner.bytes());
+        h.finish(out);
     }
 
     /// Whether `tag` is HMAC-SHA256(key, message), compared in constant time.
@@ -205,6 +264,23 @@ mod tests {
             let mut digest = [0u8; OUT_LEN];
             sha256_into(&message, &mut digest);
             assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(&message)));
+        }
+    }
+
+    #[test]
+    fn parts_sign_as_their_concatenation() {
+        let s = SignState::new(b"k");
+        let message: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
+        for cut in [0, 1, 17, 63, 64, 65, 128, 200, 300] {
+            for second in [cut, (cut + 70).min(300)] {
+                let (a, rest) = message.split_at(cut);
+                let (b, c) = rest.split_at(second - cut);
+                let mut whole = [0u8; OUT_LEN];
+                let mut parts = [0u8; OUT_LEN];
+                s.sign_into(&message, &mut whole);
+                s.sign_parts_into(&[a, b, c], &mut parts);
+                assert_eq!(whole, parts, "cut at {cut} and {second}");
+            }
         }
     }
 

@@ -41,6 +41,18 @@ pub fn reply_integer(ctx: Ctx, n: i64) -> c_int {
     unsafe { raw::RedisModule_ReplyWithLongLong.unwrap()(ctx, n) }
 }
 
+/// Opens an array reply of `len` elements, which the caller then sends.
+pub fn reply_array(ctx: Ctx, len: usize) -> c_int {
+    // SAFETY: ctx is the command's context.
+    unsafe { raw::RedisModule_ReplyWithArray.unwrap()(ctx, len as std::ffi::c_long) }
+}
+
+/// A null reply (RESP2: the null bulk string).
+pub fn reply_null(ctx: Ctx) -> c_int {
+    // SAFETY: ctx is the command's context.
+    unsafe { raw::RedisModule_ReplyWithNull.unwrap()(ctx) }
+}
+
 /// A map reply whose length is set once its pairs are written: a RESP3 map where the server
 /// has map replies, else (Redis 6.x, RESP2 clients) a flat array.
 ///

@@ -6,11 +6,13 @@
 
 use std::sync::OnceLock;
 
-use crate::token::{Id, ID_LEN};
+use crate::errors::Error;
+use crate::token::{Id, Parsed, ID_LEN};
 
 pub const SLOTS: usize = 16384;
 const TAG_ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const MAX_TAG: usize = 3;
+const _: () = assert!(MAX_TAG == crate::token::MAX_TAG_LEN);
 const KEY_PREFIX: &[u8] = b"sessiongate:{";
 pub const MAX_KEY_LEN: usize = KEY_PREFIX.len() + MAX_TAG + 2 + ID_LEN;
 
@@ -77,6 +79,21 @@ fn crc16_bytewise(crc: u16, bytes: &[u8]) -> u16 {
 pub fn token_slot(token: &[u8]) -> u16 {
     debug_assert!(!token.contains(&b'{'));
     crc16(token) & (SLOTS as u16 - 1)
+}
+
+/// The slot of a token `token::parse` accepted (`token`: its bytes). A v1 token is hashed whole
+/// (see `token_slot`); a v2 token's slot is its hash tag's, and a tag that is not the tag of
+/// that slot makes the token malformed: every slot has exactly one v2 token shape per id.
+pub fn of_parsed(token: &[u8], parsed: &Parsed) -> Result<u16, Error> {
+    let Some(t) = &parsed.tag else {
+        return Ok(token_slot(token));
+    };
+    let slot = crc16(t.as_bytes()) & (SLOTS as u16 - 1);
+    if tag(slot) == t.as_bytes() {
+        Ok(slot)
+    } else {
+        Err(Error::TokenFormat)
+    }
 }
 
 /// The slot Redis gives a key, hash tags included.
@@ -298,5 +315,41 @@ mod tests {
             assert!(key.ends_with(b"}:AbCdEfGh12345678"));
             assert_eq!(key_slot(key), slot);
         }
+    }
+
+    #[test]
+    fn a_v2_token_is_in_its_tags_slot_and_only_the_slots_own_tag_is_valid() {
+        use crate::token::{self, Tag};
+        let id = *b"AbCdEfGh12345678";
+        let sig = [7u8; token::SIG_LEN];
+        for slot in [0u16, 1, 866, 12182, 16383] {
+            let t = token::format_v2(&Tag::new(tag(slot)).unwrap(), &id, &sig);
+            let p = token::parse(t.as_bytes()).unwrap();
+            assert_eq!(of_parsed(t.as_bytes(), &p), Ok(slot));
+            assert_eq!(
+                key_slot(t.as_bytes()),
+                slot,
+                "clients route it to that slot"
+            );
+        }
+        // A string of the tags' shape that is not its own slot's tag (most three-character
+        // strings, since every slot has a shorter or earlier one) makes a malformed token.
+        let mut others = 0;
+        for candidate in [&b"zzz"[..], b"yyy", b"xxx", b"www", b"Aus0"] {
+            let Some(t) = Tag::new(candidate) else {
+                continue;
+            };
+            if tag(key_slot(candidate)) == candidate {
+                continue;
+            }
+            others += 1;
+            let tok = token::format_v2(&t, &id, &sig);
+            let p = token::parse(tok.as_bytes()).unwrap();
+            assert_eq!(of_parsed(tok.as_bytes(), &p), Err(Error::TokenFormat));
+        }
+        assert!(others >= 2);
+        let v1 = token::format(&id, &sig);
+        let p = token::parse(&v1).unwrap();
+        assert_eq!(of_parsed(&v1, &p), Ok(key_slot(&v1)));
     }
 }

@@ -20,10 +20,12 @@ pub enum Counter {
     RejectedForeignKey,
     RejectedSessionMissing,
     RejectedTryAgain,
+    OwnedSessionsStarted,
+    SessionsRevoked,
 }
 
 /// INFO field names, in the order of `Counter`; Redis prefixes them with `sessiongate_`.
-pub const FIELDS: [&CStr; 13] = [
+pub const FIELDS: [&CStr; 15] = [
     c"sessions_started",
     c"sessions_ended",
     c"sessions_renewed",
@@ -37,12 +39,18 @@ pub const FIELDS: [&CStr; 13] = [
     c"rejected_foreign_key",
     c"rejected_session_missing",
     c"rejected_tryagain",
+    c"owned_sessions_started",
+    c"sessions_revoked",
 ];
 
-static COUNTS: [AtomicU64; 13] = [const { AtomicU64::new(0) }; 13];
+static COUNTS: [AtomicU64; 15] = [const { AtomicU64::new(0) }; 15];
 
 pub fn bump(c: Counter) {
-    COUNTS[c as usize].fetch_add(1, Ordering::Relaxed);
+    add(c, 1);
+}
+
+pub fn add(c: Counter, n: u64) {
+    COUNTS[c as usize].fetch_add(n, Ordering::Relaxed);
 }
 
 pub fn get(i: usize) -> u64 {
@@ -56,7 +64,8 @@ pub fn rejection(e: &Error) -> Option<Counter> {
         Error::BadSignature => Counter::RejectedSignature,
         Error::ForeignSession => Counter::RejectedForeignKey,
         Error::NoSession => Counter::RejectedSessionMissing,
-        Error::TryAgain => Counter::RejectedTryAgain,
+        Error::TryAgain | Error::OwnerMoving => Counter::RejectedTryAgain,
+        Error::WrongOwner => Counter::RejectedForeignKey,
         Error::EmptySignKey
         | Error::InvalidTtl
         | Error::EmptyNewSignKey
@@ -64,7 +73,11 @@ pub fn rejection(e: &Error) -> Option<Counter> {
         | Error::EmptyPayloadName
         | Error::PayloadNameTooLong { .. }
         | Error::EmptyPayloadData
-        | Error::PayloadDataTooLong { .. } => Counter::RejectedArguments,
+        | Error::PayloadDataTooLong { .. }
+        | Error::EmptyOwner
+        | Error::IdFormat
+        | Error::RevokeSyntax
+        | Error::OwnedNewSignKey => Counter::RejectedArguments,
         Error::NoPayload
         | Error::NoSlots
         | Error::StartInMulti

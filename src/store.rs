@@ -1,9 +1,17 @@
-//! The one place that reads and writes session hashes and replicates what it wrote.
+//! The one place that reads and writes session hashes and owners' indexes, and replicates what
+//! it wrote.
 //!
 //! A session is the hash `sessiongate:{<tag>}:<id>`: field "" holds the sign key's
-//! fingerprint (and the deadline of a capped session, see `lifetime`), every other field is a
-//! payload; the key's TTL is the session's lifetime.
-//! Every write is propagated as a native command (HSET, HDEL, PEXPIREAT, UNLINK).
+//! fingerprint (and the deadline of a capped session, see `lifetime`; and the owner digest and
+//! creation time of an owned one, see `owners`), every other field is a payload; the key's TTL
+//! is the session's lifetime. An owner's index (`index`) is a sorted set in the owner's slot.
+//! Every write is propagated as a native command (HSET, HDEL, PEXPIREAT, UNLINK; ZADD, ZREM,
+//! PERSIST for indexes), so the one MULTI/EXEC Redis wraps around a command's propagation
+//! carries a session's writes and its index's together.
+
+mod index;
+
+pub use index::{open_owner, Access, Index};
 
 use std::any::Any;
 use std::ffi::{c_int, c_void};
@@ -18,7 +26,7 @@ use crate::cluster;
 use crate::errors::Error;
 use crate::expiry::{self, Expiry};
 use crate::keycache::FINGERPRINT_LEN;
-use crate::lifetime::{self, Meta};
+use crate::owners::{self, Owner};
 use crate::rm::{self, replicate, Ctx};
 use crate::slot;
 use crate::strings::{OwnedStr, RStr, Str};
@@ -52,8 +60,12 @@ pub struct Session {
     ctx: Ctx,
     key: *mut raw::RedisModuleKey,
     name: OwnedStr,
+    slot: u16,
+    id: Id,
     /// The absolute deadline (Unix ms) of a capped session.
     pub deadline: Option<i64>,
+    /// An owned session's owner digest and creation time.
+    pub owner: Option<Owner>,
 }
 
 impl Drop for Session {
@@ -78,24 +90,27 @@ fn open(ctx: Ctx, slot: u16, id: &Id, write: bool) -> Session {
         ctx,
         key,
         name,
+        slot,
+        id: *id,
         deadline: None,
+        owner: None,
     }
 }
 
 /// Opens the live session `id` of this sign key, reading the payload `field` in the same
-/// lookup when asked.
+/// lookup when asked. `owned`: whether the token is an owned session's (v2); a token of the
+/// other shape names no session.
 pub fn open_session(
     ctx: Ctx,
     slot: u16,
     id: &Id,
     fingerprint: &[u8; FINGERPRINT_LEN],
+    owned: bool,
     write: bool,
     field: Option<Str<'_>>,
 ) -> Result<(Session, Option<OwnedStr>), Error> {
     let mut s = open(ctx, slot, id, write);
-    // SAFETY: s.key is open.
-    let kind = unsafe { raw::RedisModule_KeyType.unwrap()(s.key) };
-    if kind != raw::REDISMODULE_KEYTYPE_HASH as c_int {
+    if !s.is_hash() {
         return Err(cluster::missing_session(ctx, slot));
     }
     let mut meta: RStr = ptr::null_mut();
@@ -126,21 +141,29 @@ pub fn open_session(
     let Some(meta) = meta else {
         return Err(Error::NoSession);
     };
-    match lifetime::decode(meta.bytes()) {
-        Some((fp, deadline)) if bool::from(fp.ct_eq(fingerprint)) => s.deadline = deadline,
+    match owners::decode(meta.bytes()) {
+        Some(m) if bool::from(m.fingerprint.ct_eq(fingerprint)) => {
+            if m.owner.is_some() != owned {
+                return Err(Error::NoSession);
+            }
+            s.deadline = m.deadline;
+            s.owner = m.owner;
+        }
         _ => return Err(Error::ForeignSession),
     }
     Ok((s, value))
 }
 
-/// Creates the session `id` unless its key is taken (`Ok(false)`): the meta field, the
-/// `payloads` (another session's, see `Session::payloads`) and the expiry, if any. A session
-/// whose end has already come is not stored (START answers its token, as for ttl 0).
+/// Creates the session `id` unless its key is taken (`Ok(false)`): the meta field (`meta`, as
+/// `lifetime::Meta` or `owners::OwnedMeta` lays it out), the `payloads` (another session's,
+/// see `Session::payloads`) and the expiry, if any. A session whose end has already come is
+/// not stored (START answers its token, as for ttl 0). An owned session's index is the
+/// caller's (`Index`).
 pub fn create(
     ctx: Ctx,
     slot: u16,
     id: &Id,
-    meta: &Meta,
+    meta: &[u8],
     payloads: &Payloads,
     expire_at_ms: Option<i64>,
 ) -> Result<bool, Error> {
@@ -151,15 +174,14 @@ pub fn create(
     {
         return Ok(false);
     }
-    let expiry = expire_at_ms.map(|at| s.plan_expiry(at));
+    let expiry = expire_at_ms.map(plan_expiry);
     if expiry == Some(Expiry::Now) {
         return Ok(true);
     }
-    let meta = meta.as_bytes();
     let meta_value = OwnedStr::new(ctx, meta);
     let written = s.hash_set(meta_field(), meta_value.as_str())
         && payloads.pairs().all(|(name, data)| s.hash_set(name, data));
-    if !written || expiry.is_some_and(|e| !s.set_expiry(e)) {
+    if !written || expiry.is_some_and(|e| !set_expiry(s.key, e)) {
         // Never leave a half session or one without an end: take back the key, replicate
         // nothing.
         // SAFETY: reads a function pointer set once at load; s.key is open for writing.
@@ -168,27 +190,24 @@ pub fn create(
         }
         return Err(Error::Internal);
     }
+    // The strings already made ("s" takes a reference; "b" would copy each into a new one).
     if payloads.strings.is_empty() {
         replicate!(
             ctx,
             c"HSET",
-            c"sbb",
+            c"sss",
             s.name().ptr(),
-            c"".as_ptr(),
-            0usize,
-            meta.as_ptr(),
-            meta.len()
+            meta_field().ptr(),
+            meta_value.as_str().ptr()
         );
     } else {
         replicate!(
             ctx,
             c"HSET",
-            c"sbbv",
+            c"sssv",
             s.name().ptr(),
-            c"".as_ptr(),
-            0usize,
-            meta.as_ptr(),
-            meta.len(),
+            meta_field().ptr(),
+            meta_value.as_str().ptr(),
             payloads.strings.as_ptr(),
             payloads.strings.len()
         );
@@ -256,15 +275,93 @@ fn hash_set_counts_all() -> bool {
     unsafe { raw::RedisModule_StreamAdd }.is_some()
 }
 
+fn plan_expiry(at_ms: i64) -> Expiry {
+    expiry::plan(at_ms, rm::milliseconds(), set_abs_expire().is_some())
+}
+
+/// Sets a planned expiry (never `Expiry::Now`) on an open key; false when the server refused
+/// it. Cannot panic: it runs between a write and its propagation.
+fn set_expiry(key: *mut raw::RedisModuleKey, expiry: Expiry) -> bool {
+    // SAFETY: reads a function pointer set once at load.
+    let set_relative = unsafe { raw::RedisModule_SetExpire };
+    // SAFETY: the caller's key is open for writing.
+    let status = unsafe {
+        match (expiry, set_abs_expire(), set_relative) {
+            (Expiry::At(at_ms), Some(set_abs), _) => set_abs(key, at_ms),
+            (Expiry::In(ms), _, Some(set)) => set(key, ms),
+            _ => rm::ERR,
+        }
+    };
+    status == rm::OK
+}
+
+/// Milliseconds until an open key ends, or -1 when it has no expiry.
+fn remaining_ms(key: *mut raw::RedisModuleKey) -> i64 {
+    // SAFETY: the caller's key is open.
+    unsafe { raw::RedisModule_GetExpire.unwrap()(key) }
+}
+
+/// The absolute expiry of an open key in Unix ms, or `None` when it has none.
+fn expires_at_ms(key: *mut raw::RedisModuleKey) -> Option<i64> {
+    // SAFETY: reads a function pointer set once at load; the caller's key is open.
+    let at = match unsafe { raw::RedisModule_GetAbsExpire } {
+        Some(get_abs) => unsafe { get_abs(key) },
+        None => match remaining_ms(key) {
+            ms if ms < 0 => -1,
+            ms => rm::milliseconds() + ms,
+        },
+    };
+    (at >= 0).then_some(at)
+}
+
+fn key_type(key: *mut raw::RedisModuleKey) -> c_int {
+    // SAFETY: the caller's key is open.
+    unsafe { raw::RedisModule_KeyType.unwrap()(key) }
+}
+
+/// Deletes an open key; `UnlinkKey` frees its memory in the background where the server has it.
+fn unlink(key: *mut raw::RedisModuleKey) {
+    // SAFETY: the caller's key is open for writing.
+    unsafe {
+        match raw::RedisModule_UnlinkKey {
+            Some(unlink) => unlink(key),
+            None => raw::RedisModule_DeleteKey.unwrap()(key),
+        };
+    }
+}
+
 impl Session {
     fn name(&self) -> Str<'_> {
         self.name.as_str()
     }
 
+    fn is_hash(&self) -> bool {
+        key_type(self.key) == raw::REDISMODULE_KEYTYPE_HASH as c_int
+    }
+
+    pub fn id(&self) -> &Id {
+        &self.id
+    }
+
     /// Milliseconds until the session ends, or -1 when it has no expiry.
     pub fn remaining_ms(&self) -> i64 {
-        // SAFETY: self.key is open.
-        unsafe { raw::RedisModule_GetExpire.unwrap()(self.key) }
+        remaining_ms(self.key)
+    }
+
+    /// One field's value, if the session has it.
+    pub fn get(&self, field: Str<'_>) -> Option<OwnedStr> {
+        let mut value: RStr = ptr::null_mut();
+        // SAFETY: self.key is open; a NULL-terminated list of one (field, out) pair.
+        unsafe {
+            raw::RedisModule_HashGet.unwrap()(
+                self.key,
+                raw::REDISMODULE_HASH_NONE as c_int,
+                field.ptr(),
+                &mut value as *mut RStr,
+                ptr::null_mut::<RStr>(),
+            );
+            OwnedStr::adopt(self.ctx, value)
+        }
     }
 
     /// Calls `f` with each payload's name and data (never the fingerprint field); the strings
@@ -329,15 +426,7 @@ impl Session {
 
     /// The absolute expiry in Unix ms, or `None` when the key has none.
     pub fn expires_at_ms(&self) -> Option<i64> {
-        // SAFETY: reads a function pointer set once at load; self.key is open.
-        let at = match unsafe { raw::RedisModule_GetAbsExpire } {
-            Some(get_abs) => unsafe { get_abs(self.key) },
-            None => match self.remaining_ms() {
-                ms if ms < 0 => -1,
-                ms => rm::milliseconds() + ms,
-            },
-        };
-        (at >= 0).then_some(at)
+        expires_at_ms(self.key)
     }
 
     /// Every payload, held past the key's lifetime (for a copy into another session).
@@ -352,26 +441,6 @@ impl Session {
             }
         });
         held
-    }
-
-    fn plan_expiry(&self, at_ms: i64) -> Expiry {
-        expiry::plan(at_ms, rm::milliseconds(), set_abs_expire().is_some())
-    }
-
-    /// Sets a planned expiry (never `Expiry::Now`); false when the server refused it. Cannot
-    /// panic: it runs between a write and its propagation.
-    fn set_expiry(&self, expiry: Expiry) -> bool {
-        // SAFETY: reads a function pointer set once at load.
-        let set_relative = unsafe { raw::RedisModule_SetExpire };
-        // SAFETY: self.key is open for writing.
-        let status = unsafe {
-            match (expiry, set_abs_expire(), set_relative) {
-                (Expiry::At(at_ms), Some(set_abs), _) => set_abs(self.key, at_ms),
-                (Expiry::In(ms), _, Some(set)) => set(self.key, ms),
-                _ => rm::ERR,
-            }
-        };
-        status == rm::OK
     }
 
     /// Sets one field; false when the server refused the write (which only a key not open
@@ -396,14 +465,19 @@ impl Session {
         counted > 0 || !counts_all
     }
 
-    /// Makes the session end at `at_ms`; ends it now if that time has come.
+    /// Makes the session end at `at_ms`; ends it now if that time has come. An owned
+    /// session's index is made to last at least as long (and to list it, should it not).
     pub fn expire_at(&self, at_ms: i64) -> Result<(), Error> {
-        let expiry = self.plan_expiry(at_ms);
+        let expiry = plan_expiry(at_ms);
         if expiry == Expiry::Now {
             self.end();
             return Ok(());
         }
-        if !self.set_expiry(expiry) {
+        let index = match &self.owner {
+            Some(owner) => Some(self.index_to_keep(owner)?),
+            None => None,
+        };
+        if !set_expiry(self.key, expiry) {
             return Err(Error::Internal);
         }
         replicate!(
@@ -419,7 +493,21 @@ impl Session {
             c"expire",
             self.name(),
         );
+        if let (Some(index), Some(owner)) = (index, &self.owner) {
+            index.keep(&self.id, owner.created_ms, Some(at_ms))?;
+        }
         Ok(())
+    }
+
+    /// The owner's index, for a write that keeps this owned session listed in it: `OwnerMoving`
+    /// when the index is not here while the slot is in transit (it may be on the other node,
+    /// and a copy made here would collide with it there).
+    fn index_to_keep(&self, owner: &Owner) -> Result<Index, Error> {
+        let index = Index::open(self.ctx, self.slot, &owner.digest, true)?;
+        if !index.exists() && cluster::slot_in_transit(self.ctx, self.slot) {
+            return Err(Error::OwnerMoving);
+        }
+        Ok(index)
     }
 
     pub fn set(&self, field: Str<'_>, value: Str<'_>) -> Result<(), Error> {
@@ -458,14 +546,19 @@ impl Session {
         true
     }
 
+    /// Ends the session, and takes it off its owner's index (where that index is here).
     pub fn end(&self) {
-        // SAFETY: self.key is open for writing.
-        unsafe {
-            match raw::RedisModule_UnlinkKey {
-                Some(unlink) => unlink(self.key),
-                None => raw::RedisModule_DeleteKey.unwrap()(self.key),
-            };
+        self.unlink();
+        if let Some(owner) = &self.owner {
+            if let Ok(index) = Index::open(self.ctx, self.slot, &owner.digest, true) {
+                index.remove(&self.id);
+            }
         }
+    }
+
+    /// Ends the session and leaves its owner's index as it is (the caller's to keep right).
+    pub fn unlink(&self) {
+        unlink(self.key);
         replicate!(self.ctx, c"UNLINK", c"s", self.name().ptr());
         rm::notify(
             self.ctx,

@@ -386,3 +386,92 @@ fn migrateslots_moves_sessions_under_a_live_client() {
     }
     cluster.check();
 }
+
+/// An owner's index and sessions move with their slot in one migration: the target holds them
+/// all before the hand-over, the source keeps serving and writing them (STARTFOR, REVOKE) until
+/// then, and after it the target lists and revokes exactly what the source had.
+#[test]
+fn migrateslots_moves_an_owners_index_and_sessions_together() {
+    if !has_migrateslots(&Server::start()) {
+        eprintln!("skipped: no CLUSTER MIGRATESLOTS (atomic slot migration is Valkey 9.0+)");
+        return;
+    }
+    let cluster = Cluster::with_node_args(0, 0, &["--enable-debug-command", "yes"]);
+    let (a, b) = (&cluster.nodes[0], &cluster.nodes[1]);
+    let slot = *a.owned_slots().iter().next().unwrap();
+    let owner = [b"{".as_slice(), &slot_tag(slot), b"}:alice"].concat();
+    assert_eq!(key_slot(&owner), slot);
+    let mut ac = a.conn();
+    let sessions_of = |c: &mut redis::Connection| sessions(c, KEY, &owner, &[b"device"]);
+    let mut tokens = vec![];
+    for i in 0..5 {
+        let t = start_for(&mut ac, KEY, &owner, 600);
+        ok(&mut ac, "PSET", (KEY, &t, "device", format!("d{i}")));
+        tokens.push(t);
+    }
+    let _: () = cmd("DEBUG")
+        .arg("SLOTMIGRATION")
+        .arg("PREVENT-PAUSE")
+        .arg(1)
+        .query(&mut ac)
+        .unwrap();
+    let reply: String = cmd("CLUSTER")
+        .arg("MIGRATESLOTS")
+        .arg("SLOTSRANGE")
+        .arg(slot)
+        .arg(slot)
+        .arg("NODE")
+        .arg(&b.id)
+        .query(&mut ac)
+        .unwrap_or_else(|e| panic!("MIGRATESLOTS refused: {}", error_text(&e)));
+    assert_eq!(reply, "OK");
+    wait_state(&cluster, a, "waiting-to-pause");
+    cluster.wait("B to hold the owner's index and sessions", || {
+        count_keys(b, &[slot]) == 6
+    });
+    // A still owns the slot: no owner command there is refused, and what they write reaches B.
+    assert_eq!(sessions_of(&mut ac).len(), 5);
+    tokens.push(start_for(&mut ac, KEY, &owner, 600));
+    let id = v2_parts(KEY, &tokens[0]).unwrap().1;
+    let n: i64 = cmd("SESSIONGATE.REVOKE")
+        .arg(KEY)
+        .arg(&owner)
+        .arg(&id)
+        .query(&mut ac)
+        .unwrap();
+    assert_eq!(n, 1);
+    let on_a = sessions_of(&mut ac);
+    assert_eq!(on_a.len(), 5);
+    cluster.wait("B to follow A's owner writes", || {
+        count_keys(b, &[slot]) == count_keys(a, &[slot])
+    });
+    let _: () = cmd("DEBUG")
+        .arg("SLOTMIGRATION")
+        .arg("PREVENT-PAUSE")
+        .arg(0)
+        .query(&mut ac)
+        .unwrap();
+    wait_state(&cluster, a, "success");
+    cluster.wait_owner(slot, b);
+    let mut bc = b.conn();
+    assert_eq!(sessions_of(&mut bc), on_a);
+    for (i, t) in tokens.iter().enumerate().take(5).skip(1) {
+        let v = pget(&mut bc, (KEY, t, "device"));
+        assert_eq!(v, format!("d{i}").into_bytes());
+    }
+    let left: i64 = cmd("SESSIONGATE.TTL")
+        .arg(KEY)
+        .arg(&tokens[5])
+        .query(&mut bc)
+        .unwrap();
+    assert!(left > 0);
+    let n: i64 = cmd("SESSIONGATE.REVOKE")
+        .arg(KEY)
+        .arg(&owner)
+        .query(&mut bc)
+        .unwrap();
+    assert_eq!(n, 5);
+    assert_eq!(count_keys(b, &[slot]), 0);
+    cluster.wait("A to drop the moved keys", || count_keys(a, &[slot]) == 0);
+    cluster.check();
+}

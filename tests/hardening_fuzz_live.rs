@@ -9,8 +9,12 @@
 //! resurrected session fails, and at the end the server holds exactly the model's sessions.
 //! The server must stay up, and sessions of an application the commands never name, intact.
 //!
-//! All nine commands, START's optional cap and RENEW's optional new key included. Another
-//! command: its name and argument kinds in COMMANDS, its success in `Model::success`.
+//! All twelve commands, START's optional cap and RENEW's optional new key included, and the
+//! owners (DESIGN §1b): STARTFOR's v2 tokens go through every token command, SESSIONS'
+//! listing is predicted entry by entry (newest first, creation time, ttl, payloads), REVOKE's
+//! count within the sessions that may have expired, and at the end every owner's index lists
+//! every live session of its owner and nothing but its owner's sessions. Another command: its
+//! name and argument kinds in COMMANDS, its success in `Model::success`.
 
 mod common;
 mod harden;
@@ -37,12 +41,16 @@ enum Kind {
     Cap,
     /// RENEW's new_sign_key.
     NewKey,
+    /// The owner commands' owner.
+    Owner,
+    /// What follows REVOKE's owner (made whole by `Fuzzer::revoke_rest`).
+    RevokeArg,
 }
 use Kind::*;
 
 /// Every command sent: its name, the kinds of the arguments after the name, and how many of
 /// them it requires (the rest are optional).
-const COMMANDS: [(&str, &[Kind], usize); 9] = [
+const COMMANDS: [(&str, &[Kind], usize); 12] = [
     ("SESSIONGATE.START", &[Key, Ttl, Cap], 2),
     ("SESSIONGATE.EXPIRE", &[Key, Token, Ttl], 3),
     ("SESSIONGATE.PSET", &[Key, Token, Name, Data], 4),
@@ -52,6 +60,9 @@ const COMMANDS: [(&str, &[Kind], usize); 9] = [
     ("SESSIONGATE.TTL", &[Key, Token], 2),
     ("SESSIONGATE.PGETALL", &[Key, Token], 2),
     ("SESSIONGATE.RENEW", &[Key, Token, NewKey], 2),
+    ("SESSIONGATE.STARTFOR", &[Key, Owner, Ttl, Cap], 3),
+    ("SESSIONGATE.SESSIONS", &[Key, Owner, Name, Name, Name], 2),
+    ("SESSIONGATE.REVOKE", &[Key, Owner, RevokeArg, RevokeArg], 2),
 ];
 const START: usize = 0;
 const EXPIRE: usize = 1;
@@ -62,6 +73,22 @@ const END: usize = 5;
 const TTL: usize = 6;
 const PGETALL: usize = 7;
 const RENEW: usize = 8;
+const STARTFOR: usize = 9;
+const SESSIONS: usize = 10;
+const REVOKE: usize = 11;
+
+/// Commands that take any number of arguments past their shape (more of its last kind).
+fn variadic(ci: usize) -> bool {
+    ci == SESSIONS || ci == REVOKE
+}
+
+/// The commands whose argv[2] is a token.
+fn token_command(ci: usize) -> bool {
+    !matches!(ci, START | STARTFOR | SESSIONS | REVOKE)
+}
+
+/// Owners the random commands use most: two of one hash slot, a binary one.
+const OWNERS: [&[u8]; 4] = [b"alice", b"bob", b"{alice}x", b"\0\xff"];
 
 const EXTREME_INTEGERS: [&str; 28] = [
     "0",
@@ -97,6 +124,8 @@ const EXTREME_INTEGERS: [&str; 28] = [
 struct Fuzzer {
     rng: StdRng,
     live: Vec<Vec<u8>>,
+    /// (owner, token) of live owned sessions, for REVOKE's EXCEPT.
+    owned: Vec<(Vec<u8>, Vec<u8>)>,
     dead: Vec<Vec<u8>>,
     /// (another application's key, its token for the id of a live session) whose slot is the
     /// live token's: the only way to reach another application's session.
@@ -150,12 +179,7 @@ impl Fuzzer {
             0..=7 => t,
             8 => vec![],
             9 => random_bytes(&mut self.rng, 120),
-            10 => {
-                // The same id signed by another key.
-                let id = t[3..19].to_vec();
-                let sig = sign_hex(OTHER_KEY, &id);
-                [b"v1.".as_slice(), &id, b".", sig.as_bytes()].concat()
-            }
+            10 => resign(&t, OTHER_KEY),
             11 => {
                 // A shape-preserving change: the signature no longer verifies.
                 let pos = self.rng.gen_range(20..t.len());
@@ -163,7 +187,7 @@ impl Fuzzer {
                 t
             }
             12 => {
-                let pos = self.rng.gen_range(3..19);
+                let pos = self.rng.gen_range(id_range(&t));
                 t[pos] = if t[pos] == b'a' { b'Z' } else { b'a' };
                 t
             }
@@ -195,8 +219,78 @@ impl Fuzzer {
             }
             _ => {
                 let other = self.real_token();
-                t[3..19].copy_from_slice(&other[3..19]);
+                let place = id_range(&t);
+                t[place].copy_from_slice(&other[id_range(&other)]);
                 t
+            }
+        }
+    }
+
+    /// The generator draws real tokens from the model: live ones, and some that are gone.
+    fn refresh(&mut self, model: &Model) {
+        self.live = model.sessions.values().map(|s| s.token.clone()).collect();
+        self.live.sort();
+        self.live.truncate(300);
+        self.owned = model
+            .sessions
+            .values()
+            .filter_map(|s| Some((s.owner.as_ref()?.name.clone(), s.token.clone())))
+            .collect();
+        self.owned.sort();
+        let gone = model.gone.len();
+        self.dead = model.gone[gone.saturating_sub(500)..].to_vec();
+    }
+
+    fn owner(&mut self) -> Vec<u8> {
+        match self.rng.gen_range(0..12) {
+            0..=8 => OWNERS[self.rng.gen_range(0..OWNERS.len())].to_vec(),
+            9 => vec![],
+            _ => {
+                let mut o = random_bytes(&mut self.rng, 12);
+                o.push(b'o');
+                o
+            }
+        }
+    }
+
+    /// What follows REVOKE's owner: nothing, EXCEPT and a token, ids, or a bad mix.
+    fn revoke_rest(&mut self, owner: &[u8]) -> Vec<Vec<u8>> {
+        let except = || [&b"EXCEPT"[..], b"except", b"Except"];
+        let word = except()[self.rng.gen_range(0..3)].to_vec();
+        match self.rng.gen_range(0..10) {
+            0..=2 => vec![],
+            3..=6 => {
+                let mine: Vec<Vec<u8>> = self
+                    .owned
+                    .iter()
+                    .filter(|(o, _)| o == owner)
+                    .map(|(_, t)| t.clone())
+                    .collect();
+                let t = if !mine.is_empty() && self.rng.gen_bool(0.6) {
+                    mine[self.rng.gen_range(0..mine.len())].clone()
+                } else {
+                    self.token()
+                };
+                vec![word, t]
+            }
+            7 | 8 => (0..self.rng.gen_range(1..4))
+                .map(|_| match self.rng.gen_range(0..6) {
+                    0..=2 => {
+                        let t = self.real_token();
+                        t[id_range(&t)].to_vec()
+                    }
+                    3 => b"AAAAAAAAAAAAAAAA".to_vec(),
+                    4 => random_bytes(&mut self.rng, 20),
+                    _ => b"0123456789abcde".to_vec(),
+                })
+                .collect(),
+            _ => {
+                let t = self.token();
+                match self.rng.gen_range(0..3) {
+                    0 => vec![word],
+                    1 => vec![word, t, b"x".to_vec()],
+                    _ => vec![t.get(id_range(&t)).unwrap_or_default().to_vec(), word, t],
+                }
             }
         }
     }
@@ -245,6 +339,8 @@ impl Fuzzer {
                 _ => self.rng.gen_range(1..200_000u64).to_string().into_bytes(),
             },
             NewKey => self.key(),
+            Owner => self.owner(),
+            RevokeArg => vec![],
         }
     }
 
@@ -272,16 +368,22 @@ impl Fuzzer {
         let kinds = [Key, Token, Ttl, Name, Data];
         let mut args: Vec<Vec<u8>> = (0..argc)
             .map(|i| {
-                let k = shape
-                    .get(i)
-                    .copied()
-                    .unwrap_or_else(|| kinds[self.rng.gen_range(0..kinds.len())]);
+                let k = match shape.get(i) {
+                    Some(k) => *k,
+                    None if variadic(ci) => shape[shape.len() - 1],
+                    None => kinds[self.rng.gen_range(0..kinds.len())],
+                };
                 self.arg(k)
             })
             .collect();
+        if ci == REVOKE && argc >= 2 && self.rng.gen_bool(0.9) {
+            let owner = args[1].clone();
+            args.truncate(2);
+            args.extend(self.revoke_rest(&owner));
+        }
         // Some well-formed commands on live sessions, so that successes (a PGET of a payload
         // set before, say) come often enough at any seed.
-        if ci != START && well_formed && !self.live.is_empty() && self.rng.gen_bool(0.1) {
+        if token_command(ci) && well_formed && !self.live.is_empty() && self.rng.gen_bool(0.1) {
             args[0] = KEY.to_vec();
             args[1] = self.live[self.rng.gen_range(0..self.live.len())].clone();
             for (i, k) in shape.iter().enumerate().take(argc).skip(2) {
@@ -298,7 +400,7 @@ impl Fuzzer {
                 };
             }
         }
-        if ci != START && well_formed && self.rng.gen_bool(0.03) {
+        if token_command(ci) && well_formed && self.rng.gen_bool(0.03) {
             let (key, tok) = self.foreign[self.rng.gen_range(0..self.foreign.len())].clone();
             args[0] = key;
             args[1] = tok;
@@ -315,7 +417,7 @@ fn now_ms() -> i64 {
 }
 
 /// A live session as the model knows it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 struct Session {
     key: Vec<u8>,
     token: Vec<u8>,
@@ -325,14 +427,97 @@ struct Session {
     expiry: (i64, i64),
     /// The cap (START's max_lifetime): no expiry may pass it.
     deadline: Option<(i64, i64)>,
+    owner: Option<OwnerOf>,
+}
+
+/// An owned session's owner, when STARTFOR created it (within the pipeline's window), and the
+/// order of the STARTFORs (RENEW keeps all three).
+#[derive(Clone, Debug, PartialEq)]
+struct OwnerOf {
+    name: Vec<u8>,
+    created: (i64, i64),
+    seq: u64,
 }
 
 /// Sessions live on the server, by the hash slot of their token and their id (what names the
 /// key): a token with the same id in another slot names another (absent) session.
 type Id = (u16, Vec<u8>);
 
+/// The tag and id of a well-formed token (v1: no tag), else None.
+fn parts(t: &[u8]) -> Option<(Option<Vec<u8>>, Vec<u8>)> {
+    if token_shape_ok(t) {
+        return Some((None, t[3..19].to_vec()));
+    }
+    let rest = t.strip_prefix(b"v2.{")?;
+    let close = rest.iter().position(|&b| b == b'}')?;
+    let tag = rest[..close].to_vec();
+    let id = rest.get(close + 2..close + 18)?.to_vec();
+    let shaped = (1..=3).contains(&tag.len())
+        && tag.iter().all(u8::is_ascii_alphanumeric)
+        && id.iter().all(u8::is_ascii_alphanumeric)
+        && t.len() == 87 + tag.len()
+        && rest[close + 1] == b'.'
+        && t[t.len() - 65] == b'.'
+        && t[t.len() - 64..]
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c));
+    (shaped && slot_tag(crc16(&tag) & 16383) == tag).then_some((Some(tag), id))
+}
+
+/// Where a token's id is (v1 and v2 tokens of the shape; else the v1 place, as bytes go).
+fn id_range(t: &[u8]) -> std::ops::Range<usize> {
+    match t
+        .strip_prefix(b"v2.{")
+        .and_then(|r| r.iter().position(|&b| b == b'}'))
+    {
+        Some(close) if t.len() >= close + 22 => close + 6..close + 22,
+        _ => 3..19.min(t.len()).max(3),
+    }
+}
+
+/// The same session's token signed with another key.
+fn resign(t: &[u8], key: &[u8]) -> Vec<u8> {
+    match parts(t) {
+        Some((Some(tag), id)) => v2_token(key, &tag, &id),
+        _ if t.len() >= 19 => {
+            let id = t[3..19].to_vec();
+            let sig = sign_hex(key, &id);
+            [b"v1.".as_slice(), &id, b".", sig.as_bytes()].concat()
+        }
+        _ => t.to_vec(),
+    }
+}
+
+/// Whether two sign keys are one application's: HMAC pads a key of up to 64 bytes with zeros
+/// (and hashes a longer one first), so keys that differ only by trailing zeros sign alike.
+fn same_app(a: &[u8], b: &[u8]) -> bool {
+    fn canonical(k: &[u8]) -> Vec<u8> {
+        use sha2::Digest;
+        let mut k = if k.len() > 64 {
+            sha2::Sha256::digest(k).to_vec()
+        } else {
+            k.to_vec()
+        };
+        while k.last() == Some(&0) {
+            k.pop();
+        }
+        k
+    }
+    canonical(a) == canonical(b)
+}
+
+/// Whether `key` signed the well-formed token `t`.
+fn signed_by(key: &[u8], t: &[u8]) -> bool {
+    match parts(t) {
+        Some((Some(tag), id)) => v2_token(key, &tag, &id) == t,
+        Some((None, id)) => sign_hex(key, &id).as_bytes() == &t[20..],
+        None => false,
+    }
+}
+
 fn id_of(token: &[u8]) -> Id {
-    (crc16(token) & 16383, token[3..19].to_vec())
+    let (_, id) = parts(token).expect("a well-formed token");
+    (key_slot(token), id)
 }
 
 /// The reply the model expects.
@@ -342,6 +527,13 @@ enum Want {
     Ok,
     /// A token of the shape of the contract, signed with this key.
     TokenOf(Vec<u8>),
+    /// An owned session's token, signed with this key, with this tag.
+    TokenV2(Vec<u8>, Vec<u8>),
+    /// An integer in this range.
+    Count(i64, i64),
+    /// SESSIONS: these sessions (true: certainly alive, so listed), each with the payloads of
+    /// these names; and the window, for the times.
+    Listing(Vec<(Session, bool)>, Vec<Vec<u8>>, (i64, i64)),
     Bulk(Vec<u8>),
     Pairs(BTreeMap<Vec<u8>, Vec<u8>>),
     /// TTL's seconds, within this range (the clock runs).
@@ -354,6 +546,10 @@ enum Effect {
     None,
     /// START with a ttl: the returned token's session, with this key, expiry and cap.
     Start(Vec<u8>, (i64, i64), Option<(i64, i64)>),
+    /// STARTFOR with a ttl: as Start, owned by this owner, created within this window.
+    StartFor(Vec<u8>, (i64, i64), Option<(i64, i64)>, Vec<u8>, (i64, i64)),
+    /// REVOKE: these sessions are gone (revoked, or expired before).
+    RemoveAll(Vec<Id>),
     /// RENEW: the session moves to the returned token, under this key.
     Renew(Id, Vec<u8>),
     Set(Id, Vec<u8>, Vec<u8>),
@@ -433,7 +629,18 @@ struct Model {
     sessions: HashMap<Id, Session>,
     /// Tokens of sessions that ended or expired, for the generator.
     gone: Vec<Vec<u8>>,
+    /// (sign key, owner, id) of every owned session gone: an index may still list it until a
+    /// writing owner command prunes it.
+    gone_owned: std::collections::HashSet<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+    /// How many STARTFORs succeeded: the order of creation.
+    started_for: u64,
 }
+
+const EMPTY_OWNER: &str = "<owner> must have at least one character";
+const WRONG_OWNER: &str = "the session id contained in <token> is not owned by <owner>";
+const ID_FORMAT: &str = "<id> format is invalid";
+const REVOKE_SYNTAX: &str = "ERR syntax error: EXCEPT takes exactly one <token> and no <id>";
+const OWNED_NEW_KEY: &str = "<new_sign_key> cannot be given for an owned session";
 
 impl Model {
     /// Every reply the server may give to `name args` while the clock is within `window`.
@@ -445,7 +652,12 @@ impl Model {
         window: (i64, i64),
     ) -> Vec<Outcome> {
         let (_, shape, required) = COMMANDS[ci];
-        if !(required..=shape.len()).contains(&args.len()) {
+        let most = if variadic(ci) {
+            usize::MAX
+        } else {
+            shape.len()
+        };
+        if !(required..=most).contains(&args.len()) {
             return fails(&format!(
                 "ERR wrong number of arguments for '{}' command",
                 arity_error_name(name)
@@ -456,11 +668,13 @@ impl Model {
         let mut ttl = None;
         let mut cap = None;
         let mut may_fail = vec![];
-        for (k, a) in shape.iter().zip(args) {
+        let kinds = (0..args.len()).map(|i| shape.get(i).unwrap_or(&shape[shape.len() - 1]));
+        for (k, a) in kinds.zip(args) {
             let error = match k {
                 Key if a.is_empty() => Some(CONTRACT_ERRORS[0]),
+                Owner if a.is_empty() => Some(EMPTY_OWNER),
                 Token if a.is_empty() => Some(CONTRACT_ERRORS[1]),
-                Token if !token_shape_ok(a) => Some(CONTRACT_ERRORS[2]),
+                Token if parts(a).is_none() => Some(CONTRACT_ERRORS[2]),
                 Ttl => match ttl_class(a, window) {
                     TtlClass::Invalid => Some(CONTRACT_ERRORS[3]),
                     TtlClass::Valid(v) => {
@@ -488,6 +702,10 @@ impl Model {
                     }
                 },
                 NewKey if a.is_empty() => Some(EMPTY_NEW_KEY),
+                // The token before it is well formed (checked first).
+                NewKey if parts(&args[1]).is_some_and(|(tag, _)| tag.is_some()) => {
+                    Some(OWNED_NEW_KEY)
+                }
                 Name if a.is_empty() => Some(CONTRACT_ERRORS[7]),
                 Name if a.len() > 200 => Some(CONTRACT_ERRORS[8]),
                 Data if a.is_empty() => Some(CONTRACT_ERRORS[9]),
@@ -499,8 +717,125 @@ impl Model {
                 return may_fail.into_iter().flat_map(fails).collect();
             }
         }
-        let mut all = self.checked(ci, args, ttl, cap, window);
+        let mut all = match ci {
+            REVOKE => self.revoke(args, window),
+            SESSIONS => vec![self.listing(&args[0], &args[1], &args[2..], window)],
+            _ => self.checked(ci, args, ttl, cap, window),
+        };
         all.extend(may_fail.into_iter().flat_map(fails));
+        all
+    }
+
+    /// The owned sessions of `key` and `owner`: (session, certainly alive), leaving out those
+    /// whose expiry certainly passed before the pipeline.
+    fn owned_by(&self, key: &[u8], owner: &[u8], window: (i64, i64)) -> Vec<(&Id, &Session, bool)> {
+        self.sessions
+            .iter()
+            .filter(|(_, s)| {
+                same_app(&s.key, key) && s.owner.as_ref().is_some_and(|o| o.name == owner)
+            })
+            .filter(|(_, s)| s.expiry.1 >= window.0)
+            .map(|(id, s)| (id, s, s.expiry.0 >= window.1))
+            .collect()
+    }
+
+    fn listing(&self, key: &[u8], owner: &[u8], names: &[Vec<u8>], window: (i64, i64)) -> Outcome {
+        let mine = self.owned_by(key, owner, window);
+        Outcome {
+            want: Want::Listing(
+                mine.into_iter()
+                    .map(|(_, s, sure)| (s.clone(), sure))
+                    .collect(),
+                names.to_vec(),
+                window,
+            ),
+            effect: Effect::None,
+        }
+    }
+
+    /// REVOKE, once sign_key and owner have their shape: the rest's shape, the EXCEPT token's
+    /// signature and session, then how many sessions it ends.
+    fn revoke(&self, args: &[Vec<u8>], window: (i64, i64)) -> Vec<Outcome> {
+        let (key, owner, rest) = (&args[0], &args[1], &args[2..]);
+        let is_except = |a: &Vec<u8>| a.eq_ignore_ascii_case(b"EXCEPT");
+        let mut ids: Option<Vec<Vec<u8>>> = None;
+        let mut except = None;
+        match rest {
+            [] => {}
+            [e, t] if is_except(e) => {
+                if t.is_empty() {
+                    return fails(CONTRACT_ERRORS[1]);
+                }
+                if parts(t).is_none() {
+                    return fails(CONTRACT_ERRORS[2]);
+                }
+                except = Some(t);
+            }
+            _ if rest.iter().any(is_except) => return fails(REVOKE_SYNTAX),
+            _ => {
+                let shaped = |a: &Vec<u8>| a.len() == 16 && a.iter().all(u8::is_ascii_alphanumeric);
+                if !rest.iter().all(shaped) {
+                    return fails(ID_FORMAT);
+                }
+                ids = Some(rest.to_vec());
+            }
+        }
+        let owner_slot = key_slot(owner);
+        let end = |kept: Option<&Id>| {
+            let mine = self.owned_by(key, owner, window);
+            let targets: Vec<(&Id, bool)> = mine
+                .iter()
+                .filter(|(id, _, _)| Some(*id) != kept)
+                .filter(|(id, _, _)| ids.as_ref().map_or(true, |ids| ids.contains(&id.1)))
+                .map(|(id, _, sure)| (*id, *sure))
+                .collect();
+            let sure = targets.iter().filter(|(_, s)| *s).count() as i64;
+            Outcome {
+                want: Want::Count(sure, targets.len() as i64),
+                effect: Effect::RemoveAll(targets.iter().map(|(id, _)| (*id).clone()).collect()),
+            }
+        };
+        let Some(t) = except else {
+            return vec![end(None)];
+        };
+        if !signed_by(key, t) {
+            return fails(CONTRACT_ERRORS[4]);
+        }
+        let (tag, _) = parts(t).unwrap();
+        if tag.is_none() || key_slot(t) != owner_slot {
+            return fails(WRONG_OWNER);
+        }
+        let id = id_of(t);
+        let Some(s) = self.sessions.get(&id) else {
+            return fails(CONTRACT_ERRORS[5]);
+        };
+        let mut all = vec![];
+        if s.expiry.1 >= window.0 {
+            all.push(if s.owner.is_none() {
+                Outcome {
+                    want: Want::Error(CONTRACT_ERRORS[5].into()),
+                    effect: Effect::None,
+                }
+            } else if !same_app(&s.key, key) {
+                Outcome {
+                    want: Want::Error(CONTRACT_ERRORS[6].into()),
+                    effect: Effect::None,
+                }
+            } else if s.owner.as_ref().is_some_and(|o| &o.name != owner) {
+                Outcome {
+                    want: Want::Error(WRONG_OWNER.into()),
+                    effect: Effect::None,
+                }
+            } else {
+                end(Some(&id))
+            });
+        }
+        if s.expiry.0 < window.1 {
+            all.push(Outcome {
+                want: Want::Error(CONTRACT_ERRORS[5].into()),
+                effect: Effect::Remove(id),
+            });
+        }
         all
     }
 
@@ -531,19 +866,44 @@ impl Model {
                 effect,
             }];
         }
+        if ci == STARTFOR {
+            let owner = &args[1];
+            let ttl = ttl.unwrap();
+            let deadline = cap.map(|c| expiry_after(c, window));
+            let effect = if ttl == 0 {
+                Effect::None
+            } else {
+                Effect::StartFor(
+                    key.clone(),
+                    capped(expiry_after(ttl, window), deadline),
+                    deadline,
+                    owner.clone(),
+                    window,
+                )
+            };
+            return vec![Outcome {
+                want: Want::TokenV2(key.clone(), slot_tag(key_slot(owner))),
+                effect,
+            }];
+        }
         let token = &args[1];
-        if sign_hex(key, &token[3..19]).as_bytes() != &token[20..] {
+        if !signed_by(key, token) {
             return fails(CONTRACT_ERRORS[4]);
         }
         let id = id_of(token);
-        let Some(s) = self.sessions.get(&id) else {
+        let owned_token = parts(token).is_some_and(|(tag, _)| tag.is_some());
+        let Some(s) = self
+            .sessions
+            .get(&id)
+            .filter(|s| s.owner.is_some() == owned_token)
+        else {
             return fails(CONTRACT_ERRORS[5]);
         };
         // Redis expires a key once its time has passed: for certain if that was before the
         // pipeline started, not at all if after it ended, else either.
         let mut all = vec![];
         if s.expiry.1 >= window.0 {
-            all.push(if &s.key != key {
+            all.push(if !same_app(&s.key, key) {
                 Outcome {
                     want: Want::Error(CONTRACT_ERRORS[6].into()),
                     effect: Effect::None,
@@ -588,8 +948,12 @@ impl Model {
             },
             RENEW => {
                 let new_key = args.get(2).unwrap_or(&args[0]).clone();
+                let want = match parts(&s.token) {
+                    Some((Some(tag), _)) => Want::TokenV2(new_key.clone(), tag),
+                    _ => Want::TokenOf(new_key.clone()),
+                };
                 Outcome {
-                    want: Want::TokenOf(new_key.clone()),
+                    want,
                     effect: Effect::Renew(id, new_key),
                 }
             }
@@ -635,8 +999,13 @@ impl Model {
             }
             (Want::Ok, Value::Okay) => true,
             (Want::Ok, Value::SimpleString(s)) => s == "OK",
-            (Want::TokenOf(key), Value::BulkString(t)) => {
-                token_shape_ok(t) && sign_hex(key, &t[3..19]).as_bytes() == &t[20..]
+            (Want::TokenOf(key), Value::BulkString(t)) => token_shape_ok(t) && signed_by(key, t),
+            (Want::TokenV2(key, tag), Value::BulkString(t)) => {
+                parts(t).is_some_and(|(tg, _)| tg.as_ref() == Some(tag)) && signed_by(key, t)
+            }
+            (Want::Count(lo, hi), Value::Int(n)) => (*lo..=*hi).contains(n),
+            (Want::Listing(sessions, names, window), Value::Array(entries)) => {
+                listing_matches(sessions, names, *window, entries)
             }
             (Want::Bulk(d), Value::BulkString(b)) => d == b,
             (Want::Pairs(p), Value::Array(flat)) => {
@@ -671,16 +1040,44 @@ impl Model {
                     payloads: BTreeMap::new(),
                     expiry,
                     deadline,
+                    owner: None,
                 };
                 let old = self.sessions.insert(id_of(token), s);
                 assert!(old.is_none(), "START returned the token of a live session");
+            }
+            Effect::StartFor(key, expiry, deadline, owner, created) => {
+                let Value::BulkString(token) = reply else {
+                    unreachable!()
+                };
+                self.started_for += 1;
+                let s = Session {
+                    key,
+                    token: token.clone(),
+                    payloads: BTreeMap::new(),
+                    expiry,
+                    deadline,
+                    owner: Some(OwnerOf {
+                        name: owner,
+                        created,
+                        seq: self.started_for,
+                    }),
+                };
+                let old = self.sessions.insert(id_of(token), s);
+                assert!(
+                    old.is_none(),
+                    "STARTFOR returned the token of a live session"
+                );
+            }
+            Effect::RemoveAll(ids) => {
+                for id in ids {
+                    self.forget(&id);
+                }
             }
             Effect::Renew(id, key) => {
                 let Value::BulkString(token) = reply else {
                     unreachable!()
                 };
-                let old = self.sessions.remove(&id).unwrap();
-                self.gone.push(old.token.clone());
+                let old = self.forget(&id);
                 let moved = Session {
                     key,
                     token: token.clone(),
@@ -700,10 +1097,21 @@ impl Model {
             }
             Effect::Expiry(id, e) => self.sessions.get_mut(&id).unwrap().expiry = e,
             Effect::Remove(id) => {
-                let s = self.sessions.remove(&id).unwrap();
-                self.gone.push(s.token);
+                self.forget(&id);
             }
         }
+    }
+
+    /// Takes a session out of the model, remembering its token (and its id in its owner's
+    /// index, which may still list it).
+    fn forget(&mut self, id: &Id) -> Session {
+        let s = self.sessions.remove(id).unwrap();
+        self.gone.push(s.token.clone());
+        if let Some(o) = &s.owner {
+            self.gone_owned
+                .insert((s.key.clone(), o.name.clone(), id.1.clone()));
+        }
+        s
     }
 }
 
@@ -742,6 +1150,64 @@ fn check_batch(
     labels
 }
 
+/// Whether SESSIONS' entries are exactly the sessions it may list: every certainly alive one,
+/// any of the others, each once with its creation time, ttl and payloads, newest first (for
+/// one millisecond, the greater id first).
+fn listing_matches(
+    sessions: &[(Session, bool)],
+    names: &[Vec<u8>],
+    window: (i64, i64),
+    entries: &[Value],
+) -> bool {
+    let mut listed: Vec<&Session> = vec![];
+    for e in entries {
+        let Value::Array(f) = e else { return false };
+        let [Value::BulkString(id), Value::Int(created), Value::Int(ttl), payloads @ ..] =
+            f.as_slice()
+        else {
+            return false;
+        };
+        let Some((s, _)) = sessions
+            .iter()
+            .find(|(s, _)| parts(&s.token).unwrap().1 == *id)
+        else {
+            return false;
+        };
+        let o = s.owner.as_ref().unwrap();
+        let secs = |ms: i64| (ms as i128 + 500).div_euclid(1000) as i64;
+        let ttl_ok =
+            (secs((s.expiry.0 - window.1).max(0))..=secs(s.expiry.1 - window.0)).contains(ttl);
+        let created_ok = (o.created.0 / 1000..=o.created.1 / 1000).contains(created);
+        let payloads_ok = payloads.len() == names.len()
+            && names
+                .iter()
+                .zip(payloads)
+                .all(|(n, p)| match (s.payloads.get(n), p) {
+                    (Some(d), Value::BulkString(b)) => d == b,
+                    (None, Value::Nil) => true,
+                    _ => false,
+                });
+        if !(ttl_ok && created_ok && payloads_ok) || listed.iter().any(|l| l.token == s.token) {
+            return false;
+        }
+        listed.push(s);
+    }
+    let all_sure = sessions
+        .iter()
+        .filter(|(_, sure)| *sure)
+        .all(|(s, _)| listed.iter().any(|l| l.token == s.token));
+    let newest_first = listed.iter().enumerate().all(|(i, a)| {
+        listed[i + 1..].iter().all(|b| {
+            let (oa, ob) = (a.owner.as_ref().unwrap(), b.owner.as_ref().unwrap());
+            let b_newer = ob.seq > oa.seq
+                && (parts(&b.token).unwrap().1 > parts(&a.token).unwrap().1
+                    || ob.created.0 > oa.created.1);
+            !b_newer
+        })
+    });
+    all_sure && newest_first
+}
+
 fn shorten(s: &str) -> String {
     s.chars().take(300).collect()
 }
@@ -752,6 +1218,7 @@ fn random_commands_get_the_replies_a_model_predicts_and_the_server_stays_up() {
     let mut f = Fuzzer {
         rng: rng("random live commands"),
         live: vec![],
+        owned: vec![],
         dead: vec![],
         foreign: vec![],
     };
@@ -767,7 +1234,7 @@ fn random_commands_get_the_replies_a_model_predicts_and_the_server_stays_up() {
         assert_eq!(r, Reply::Ok);
         sentinels.push((t, vec![i; 50]));
     }
-    let initial: Vec<(usize, String, Vec<Vec<u8>>)> = (0..50)
+    let mut initial: Vec<(usize, String, Vec<Vec<u8>>)> = (0..50)
         .map(|i| {
             let mut args = vec![KEY.to_vec(), b"100000".to_vec()];
             if i % 2 == 0 {
@@ -776,10 +1243,28 @@ fn random_commands_get_the_replies_a_model_predicts_and_the_server_stays_up() {
             (START, COMMANDS[START].0.to_string(), args)
         })
         .collect();
+    // And owned sessions of every owner, some under the other application.
+    for i in 0..24 {
+        let key = if i % 6 == 5 { OTHER_KEY } else { KEY };
+        let mut args = vec![key.to_vec(), OWNERS[i % 4].to_vec(), b"100000".to_vec()];
+        if i % 3 == 0 {
+            args.push(b"200000".to_vec());
+        }
+        initial.push((STARTFOR, COMMANDS[STARTFOR].0.to_string(), args));
+    }
     run_batch(&mut c, &mut model, &initial);
-    f.live = model.sessions.values().map(|s| s.token.clone()).collect();
-    f.live.sort();
-    f.foreign = f.live[..10].iter().map(|t| foreign_token(t)).collect();
+    f.refresh(&model);
+    let v1: Vec<Vec<u8>> = f
+        .live
+        .iter()
+        .filter(|t| t.starts_with(b"v1."))
+        .cloned()
+        .collect();
+    f.foreign = v1[..10].iter().map(|t| foreign_token(t)).collect();
+    for t in f.live.iter().filter(|t| t.starts_with(b"v2.")).take(5) {
+        f.foreign
+            .push((b"foreign-v2".to_vec(), resign(t, b"foreign-v2")));
+    }
 
     let mut sent = 0;
     let mut counts = BTreeMap::<String, usize>::new();
@@ -790,12 +1275,7 @@ fn random_commands_get_the_replies_a_model_predicts_and_the_server_stays_up() {
             *counts.entry(label).or_default() += 1;
         }
         sent += batch.len();
-        // The generator draws real tokens from the model: live ones, and some that are gone.
-        f.live = model.sessions.values().map(|s| s.token.clone()).collect();
-        f.live.sort();
-        f.live.truncate(300);
-        let gone = model.gone.len();
-        f.dead = model.gone[gone.saturating_sub(500)..].to_vec();
+        f.refresh(&model);
     }
 
     assert!(server.alive(), "the server died; log:\n{}", server.log());
@@ -825,6 +1305,15 @@ fn random_commands_get_the_replies_a_model_predicts_and_the_server_stays_up() {
         .collect();
     must.push(INVALID_CAP.to_string());
     must.push(EMPTY_NEW_KEY.to_string());
+    for e in [
+        EMPTY_OWNER,
+        WRONG_OWNER,
+        ID_FORMAT,
+        REVOKE_SYNTAX,
+        OWNED_NEW_KEY,
+    ] {
+        must.push(e.to_string());
+    }
     // Not CONTRACT_ERRORS[10] (data over 8,000,000 bytes): each such payload costs 8 MB, so
     // the generator draws few and some seeds reach none; contract.rs checks it exactly.
     for i in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11] {
@@ -884,6 +1373,7 @@ fn assert_holds_exactly(
     let mut expected_ids: std::collections::HashSet<Vec<u8>> =
         sentinels.iter().map(|(t, _)| t[3..19].to_vec()).collect();
     let mut checked = 0;
+    let mut alive_owned = vec![];
     for (s, v) in sessions.iter().zip(&values) {
         let alive = Model::matches(&Want::Pairs(s.payloads.clone()), v);
         let may_have_expired = s.expiry.0 < window.1;
@@ -894,23 +1384,91 @@ fn assert_holds_exactly(
             shorten(&format!("{v:?}")),
             s.payloads.keys().collect::<Vec<_>>()
         );
+        let id = parts(&s.token).unwrap().1;
         if alive {
-            expected_ids.insert(s.token[3..19].to_vec());
+            expected_ids.insert(id.clone());
             checked += 1;
-        } else if let Some(k) = on_server.iter().find(|k| k.ends_with(&s.token[3..19])) {
+            if let Some(o) = &s.owner {
+                alive_owned.push((index_key(&s.key, &o.name), id));
+            }
+        } else if let Some(k) = on_server.iter().find(|k| k.ends_with(&id)) {
             // Expired just now: gone whole (Redis deletes expired keys on access).
             let exists: i64 = cmd("EXISTS").arg(k).query(c).unwrap();
             assert_eq!(exists, 0);
         }
     }
-    for k in on_server {
+    let is_index = |k: &[u8]| k.windows(8).any(|w| w == b"}:owner:");
+    for k in on_server.iter().filter(|k| !is_index(k)) {
         let id = k[k.len() - 16..].to_vec();
-        let exists: i64 = cmd("EXISTS").arg(&k).query(c).unwrap();
+        let exists: i64 = cmd("EXISTS").arg(k).query(c).unwrap();
         assert!(
             exists == 0 || expected_ids.contains(&id),
             "the server holds a session the model does not: {}",
-            String::from_utf8_lossy(&k)
+            String::from_utf8_lossy(k)
         );
     }
+    // Every owner's index: of an (application, owner) the model knows, listing every live
+    // session of it and nothing but its sessions (live, or gone and not pruned yet), and
+    // lasting at least as long as each live one.
+    let mut allowed: HashMap<Vec<u8>, std::collections::HashSet<Vec<u8>>> = HashMap::new();
+    for (key, owner, id) in &model.gone_owned {
+        allowed
+            .entry(index_key(key, owner))
+            .or_default()
+            .insert(id.clone());
+    }
+    for s in model.sessions.values() {
+        if let Some(o) = &s.owner {
+            let id = parts(&s.token).unwrap().1;
+            allowed
+                .entry(index_key(&s.key, &o.name))
+                .or_default()
+                .insert(id);
+        }
+    }
+    let mut indexes = 0;
+    for k in on_server.iter().filter(|k| is_index(k)) {
+        let members: Vec<Vec<u8>> = cmd("ZRANGE").arg(k).arg(0).arg(-1).query(c).unwrap();
+        let Some(ok_ids) = allowed.get(k) else {
+            assert!(
+                members.is_empty(),
+                "an index of no owner: {}",
+                String::from_utf8_lossy(k)
+            );
+            continue;
+        };
+        indexes += 1;
+        for m in &members {
+            assert!(
+                ok_ids.contains(m),
+                "{} lists {}, no session of its owner",
+                String::from_utf8_lossy(k),
+                String::from_utf8_lossy(m)
+            );
+        }
+    }
+    for (index, id) in &alive_owned {
+        let key = on_server
+            .iter()
+            .find(|k| k.ends_with(id) && !is_index(k))
+            .unwrap();
+        let score: Option<f64> = cmd("ZSCORE").arg(index).arg(id).query(c).unwrap();
+        // An index may end with its latest session, in the same millisecond: between the
+        // PGETALL above and now, both may have ended.
+        let ended = cmd("EXISTS").arg(key).query::<i64>(c).unwrap() == 0;
+        assert!(
+            score.is_some() || ended,
+            "{} lost the live session {}",
+            String::from_utf8_lossy(index),
+            String::from_utf8_lossy(id)
+        );
+        if let (Some(i), Some(s)) = (pexpiretime(c, index), pexpiretime(c, key)) {
+            assert!(
+                i == -1 || (s != -1 && i >= s),
+                "an index ends before its session"
+            );
+        }
+    }
+    println!("{indexes} owners' indexes checked");
     checked
 }

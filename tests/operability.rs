@@ -185,7 +185,7 @@ fn pgetall_answers_as_hgetall_in_resp2_and_resp3() {
 }
 
 /// Every counter of INFO sessiongate, in order.
-const COUNTERS: [&str; 13] = [
+const COUNTERS: [&str; 15] = [
     "sessions_started",
     "sessions_ended",
     "sessions_renewed",
@@ -199,6 +199,8 @@ const COUNTERS: [&str; 13] = [
     "rejected_foreign_key",
     "rejected_session_missing",
     "rejected_tryagain",
+    "owned_sessions_started",
+    "sessions_revoked",
 ];
 
 #[test]
@@ -259,7 +261,7 @@ fn info_counts_what_happened() {
     let st = info_stats(&mut c);
     let want: std::collections::HashMap<String, u64> = COUNTERS
         .iter()
-        .zip([3, 2, 1, 2, 1, 2, 1, 2, 3, 3, 3, 3, 0])
+        .zip([3, 2, 1, 2, 1, 2, 1, 2, 3, 3, 3, 3, 0, 0, 0])
         .map(|(n, v)| (format!("sessiongate_{n}"), v))
         .collect();
     assert_eq!(st, want);

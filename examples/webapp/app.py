@@ -2,13 +2,17 @@
 docs/session-security.md says:
 
 - every visitor gets a session (here: a shopping cart) before logging in;
-- login RENEWs that session: same payloads, new token, the pre-login token is dead (session
-  fixation defense);
+- login STARTs a session owned by the user (STARTFOR: a new id, the fixation defense), copies
+  what the visitor's session held into it and ENDs that one: the pre-login token is dead;
+- "your sessions" lists the user's sessions (SESSIONS: device and login time of each), logs out
+  one of them or all the others (REVOKE); a password change ends every other session and
+  renews the current one;
 - each request reads the session and slides its idle timeout with EXPIRE in one round trip;
 - START's max_lifetime caps the session absolutely, however active it stays;
 - logout ENDs it;
-- sign-key rotation logs nobody out: a token the new key rejects is tried with the old key and
-  RENEWed into the new one;
+- sign-key rotation logs nobody out: a token the new key rejects is tried with the old key; a
+  visitor's session is RENEWed into the new key, a user's (owned) session stays on the key that
+  started it until it ends, and the user's sessions are listed and revoked under both keys;
 - the cookie is HttpOnly, Secure, SameSite=Lax, `__Host-` prefixed; a token never appears in a URL
   or a log line.
 
@@ -49,9 +53,11 @@ NOT_A_SESSION = {
     ),
 }
 BAD_SIGNATURE = "the signature contained in <token> is invalid"
+# Every sign key sessions may still have: the owner commands run under each.
+KEYS = [SIGN_KEY] + ([OLD_SIGN_KEY] if OLD_SIGN_KEY else [])
 
 # A stand-in user store.
-USERS = {"alice": generate_password_hash("wonderland")}
+USERS = {"alice": generate_password_hash("wonderland"), "bob": generate_password_hash("builder")}
 
 store = redis.Redis.from_url(
     os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), protocol=3, decode_responses=True
@@ -79,20 +85,32 @@ def read_session(token, key):
     return payloads, None
 
 
+def owned(token):
+    """A user's session (STARTFOR) has a v2 token; a visitor's (START) a v1 token."""
+    return token.startswith("v2.")
+
+
 class Session:
-    """The request's session: its token (None: none yet) and payloads."""
+    """The request's session: its token (None: none yet), the sign key it verifies with, and
+    its payloads."""
 
     def __init__(self):
-        self.token, self.data, self.new_token = None, {}, False
+        self.token, self.key, self.data, self.new_token = None, SIGN_KEY, {}, False
         token = request.cookies.get(COOKIE)
         if not token or not token.isascii():  # tokens are ASCII; anything else is not ours
             return
         data, error = read_session(token, SIGN_KEY)
         if error == BAD_SIGNATURE and OLD_SIGN_KEY:
-            # Key rotation: move the session onto the new key; the old token dies.
-            token = self._renew(token, OLD_SIGN_KEY, SIGN_KEY)
-            if token is not None:
-                data, error = read_session(token, SIGN_KEY)
+            if owned(token):
+                # Key rotation: a user's session stays on the key that started it (its
+                # owner's index is that key's); it ends before the old key is retired.
+                data, error = read_session(token, OLD_SIGN_KEY)
+                self.key = OLD_SIGN_KEY
+            else:
+                # A visitor's session moves onto the new key; the old token dies.
+                token = self._renew(token, OLD_SIGN_KEY, SIGN_KEY)
+                if token is not None:
+                    data, error = read_session(token, SIGN_KEY)
         if data is not None:
             self.token, self.data = token, data
 
@@ -115,22 +133,52 @@ class Session:
         return self.token
 
     def login(self, user):
-        """Fixation defense: the pre-login session gets a new token (payloads kept) before it
-        holds a user; the token the visitor had before logging in stops working."""
-        if self.token is not None:
-            self.token = self._renew(self.token, SIGN_KEY)
-        self.ensure()
-        sg("SESSIONGATE.PSET", SIGN_KEY, self.token, "user", user)
-        self.data["user"] = user
+        """Fixation defense: the user gets a new session (STARTFOR: a new id, owned by the
+        user), with what the visitor's session held; the pre-login token stops working."""
+        device = request.headers.get("User-Agent", "")[:200] or "unknown device"
+        token = sg("SESSIONGATE.STARTFOR", SIGN_KEY, user, IDLE, MAX_LIFETIME)
+        kept = {k: v for k, v in self.data.items() if k not in ("user", "device")}
+        for name, data in {**kept, "user": user, "device": device}.items():
+            sg("SESSIONGATE.PSET", SIGN_KEY, token, name, data)
+        self.logout()
+        self.token, self.key, self.new_token = token, SIGN_KEY, True
+        self.data = {**kept, "user": user, "device": device}
 
     def logout(self):
         if self.token is not None:
             try:
-                sg("SESSIONGATE.END", SIGN_KEY, self.token)
+                sg("SESSIONGATE.END", self.key, self.token)
             except redis.ResponseError as e:
                 if str(e) not in NOT_A_SESSION:
                     raise
         self.token = None
+
+    def id(self):
+        return self.token.split(".")[2]
+
+    def sessions(self):
+        """The user's sessions, under every key, newest first."""
+        user, found = self.data["user"], []
+        for key in KEYS:
+            for sid, created, ttl, device in sg("SESSIONGATE.SESSIONS", key, user, "device"):
+                found.append(
+                    {
+                        "id": sid,
+                        "created": created,
+                        "ttl": ttl,
+                        "device": device,
+                        "current": sid == self.id(),
+                    }
+                )
+        return sorted(found, key=lambda s: s["created"], reverse=True)
+
+    def end_others(self):
+        """Every other session of the user (under every key); how many ended."""
+        user, ended = self.data["user"], 0
+        for key in KEYS:
+            mine = ["EXCEPT", self.token] if key == self.key else []
+            ended += sg("SESSIONGATE.REVOKE", key, user, *mine)
+        return ended
 
     def respond(self, body, status=200):
         resp = jsonify(body)
@@ -176,6 +224,63 @@ def login():
         return s.respond({"error": "wrong user or password"}, 401)
     s.login(user)
     return s.respond({"user": user, "cart": cart(s)})
+
+
+def logged_in(handler):
+    """`handler(session)` for a logged-in user; 401 for anyone else."""
+
+    def wrapped():
+        s = Session()
+        if "user" not in s.data:
+            return s.respond({"error": "not logged in"}, 401)
+        return handler(s)
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+@app.get("/sessions")
+@logged_in
+def your_sessions(s):
+    """The "your sessions" page: each device and when it logged in."""
+    return s.respond({"sessions": s.sessions()})
+
+
+@app.post("/sessions/logout")
+@logged_in
+def log_out_one(s):
+    """"Log out this one": one of the user's sessions, by its id (the current one included)."""
+    sid = request.form.get("id", "")
+    if not (len(sid) == 16 and sid.isascii() and sid.isalnum()):
+        return s.respond({"error": "no such session"}, 400)
+    ended = sum(sg("SESSIONGATE.REVOKE", key, s.data["user"], sid) for key in KEYS)
+    if sid == s.id():
+        s.token = None
+    return s.respond({"ended": ended})
+
+
+@app.post("/sessions/logout-others")
+@logged_in
+def log_out_others(s):
+    """"Log out all other devices"."""
+    return s.respond({"ended": s.end_others()})
+
+
+@app.post("/password")
+@logged_in
+def change_password(s):
+    """A password change ends every other session of the user, and gives the current one a new
+    id (a change of privilege)."""
+    user = s.data["user"]
+    if not check_password_hash(USERS[user], request.form.get("password", "")):
+        return s.respond({"error": "wrong password"}, 401)
+    new = request.form.get("new", "")
+    if len(new) < 8:
+        return s.respond({"error": "the new password is too short"}, 400)
+    USERS[user] = generate_password_hash(new)
+    ended = s.end_others()
+    s.token, s.new_token = sg("SESSIONGATE.RENEW", s.key, s.token), True
+    return s.respond({"ended": ended})
 
 
 @app.get("/me")

@@ -1,7 +1,8 @@
 //! Argument validation on arbitrary bytes: parse_ttl accepts exactly `0` or digits without a
 //! leading zero that fit an i64 and agrees with std's parser; expire_at is now + ttl seconds
 //! in milliseconds, computed here in 128-bit arithmetic, and refuses exactly what leaves the
-//! i64 range; check_payload_* and check_sign_key agree with the documented length limits.
+//! i64 range; check_payload_* agree with the documented length limits, and check_sign_key and
+//! check_new_sign_key (RENEW's new key) refuse exactly the empty key, each with its own error.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -68,11 +69,19 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     assert_eq!(args::check_sign_key(data).is_ok(), !data.is_empty());
+    match args::check_new_sign_key(data) {
+        Ok(()) => assert!(!data.is_empty()),
+        Err(e) => {
+            assert_eq!(e, Error::EmptyNewSignKey);
+            assert!(data.is_empty(), "refused a new sign key of {} bytes", data.len());
+        }
+    }
     // Every error renders to a non-empty reply without a line break (a RESP error line).
     for e in [
         ttl.err(),
         args::check_payload_name(data, max).err(),
         args::check_payload_data(data, max).err(),
+        args::check_new_sign_key(data).err(),
     ]
     .into_iter()
     .flatten()

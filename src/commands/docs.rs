@@ -15,6 +15,12 @@ pub enum Arg {
     Int(&'static CStr),
     Key(&'static CStr),
     Optional(&'static Arg),
+    /// One or more of the argument.
+    Multiple(&'static Arg),
+    /// A string argument after a keyword: (keyword, name).
+    Keyword(&'static CStr, &'static CStr),
+    /// Exactly one of the arguments.
+    OneOf(&'static CStr, &'static [Arg]),
 }
 
 pub struct Doc {
@@ -32,11 +38,13 @@ const NAME: Arg = Arg::Str(c"payload_name");
 const DATA: Arg = Arg::Str(c"payload_data");
 const MAX_LIFETIME: Arg = Arg::Int(c"max_lifetime");
 const NEW_SIGN_KEY: Arg = Arg::Str(c"new_sign_key");
+const OWNER: Arg = Arg::Key(c"owner");
 
 pub const RO: u32 = raw::REDISMODULE_CMD_KEY_RO | raw::REDISMODULE_CMD_KEY_ACCESS;
 pub const UPDATE: u32 = raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_UPDATE;
 pub const DELETE_FIELD: u32 = raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_DELETE;
 pub const DELETE_KEY: u32 = raw::REDISMODULE_CMD_KEY_RM | raw::REDISMODULE_CMD_KEY_DELETE;
+pub const INSERT: u32 = raw::REDISMODULE_CMD_KEY_RW | raw::REDISMODULE_CMD_KEY_INSERT;
 
 pub const START: Doc = Doc {
     summary: c"Starts a session signed with sign_key that lives ttl seconds, and never more than max_lifetime seconds when given; returns its token. In a cluster, the token is of a slot the node serves.",
@@ -93,6 +101,35 @@ pub const PGETALL: Doc = Doc {
     key_flags: RO,
 };
 
+pub const STARTFOR: Doc = Doc {
+    summary: c"Starts a session owned by owner (an opaque string such as a user id) in the owner's hash slot, as START does; returns its v2 token and lists it in the owner's index.",
+    complexity: c"O(N) where N is the number of sessions of the owner (ended ones are taken off the index)",
+    args: &[SIGN_KEY, OWNER, TTL, Arg::Optional(&MAX_LIFETIME)],
+    key_flags: INSERT,
+};
+pub const SESSIONS: Doc = Doc {
+    summary: c"Lists the owner's live sessions of this application, newest first: id, creation time (Unix seconds), seconds left, then each payload asked for (nil when absent).",
+    complexity: c"O(N*M) where N is the number of sessions of the owner and M the number of payload names",
+    args: &[SIGN_KEY, OWNER, Arg::Optional(&Arg::Multiple(&NAME))],
+    key_flags: RO,
+};
+pub const REVOKE: Doc = Doc {
+    summary: c"Ends every session of the owner and application, or all but the session of the EXCEPT token, or those of the ids given; returns how many it ended.",
+    complexity: c"O(N) where N is the number of sessions of the owner",
+    args: &[
+        SIGN_KEY,
+        OWNER,
+        Arg::Optional(&Arg::OneOf(
+            c"which",
+            &[
+                Arg::Keyword(c"EXCEPT", c"token"),
+                Arg::Multiple(&Arg::Str(c"id")),
+            ],
+        )),
+    ],
+    key_flags: DELETE_KEY,
+};
+
 /// Attaches `doc` to the registered command `name`; false where the server lacks the API.
 pub fn set(ctx: Ctx, name: &CStr, arity: c_int, doc: &Doc) -> bool {
     // SAFETY: reads function pointers set once at load.
@@ -114,8 +151,8 @@ pub fn set(ctx: Ctx, name: &CStr, arity: c_int, doc: &Doc) -> bool {
         sizeof_arg: size_of::<raw::RedisModuleCommandArg>(),
     };
     let mut key_specs = [key_spec(doc.key_flags), zeroed_key_spec()];
-    let mut args: Vec<raw::RedisModuleCommandArg> = doc.args.iter().map(|a| arg(*a)).collect();
-    args.push(zeroed_arg());
+    let mut nested = Vec::new();
+    let mut args = arg_list(doc.args, &mut nested);
     let info = raw::RedisModuleCommandInfo {
         version: &version,
         summary: doc.summary.as_ptr(),
@@ -175,13 +212,41 @@ fn zeroed_arg() -> raw::RedisModuleCommandArg {
     unsafe { std::mem::zeroed() }
 }
 
-fn arg(a: Arg) -> raw::RedisModuleCommandArg {
+/// A zero-terminated array of `args`; the arrays of nested arguments go into `nested`, which
+/// must outlive every use of the result.
+fn arg_list(
+    args: &[Arg],
+    nested: &mut Vec<Vec<raw::RedisModuleCommandArg>>,
+) -> Vec<raw::RedisModuleCommandArg> {
+    let mut out: Vec<raw::RedisModuleCommandArg> = args.iter().map(|a| arg(*a, nested)).collect();
+    out.push(zeroed_arg());
+    out
+}
+
+fn arg(a: Arg, nested: &mut Vec<Vec<raw::RedisModuleCommandArg>>) -> raw::RedisModuleCommandArg {
     let mut out = zeroed_arg();
     let (name, kind) = match a {
         Arg::Optional(inner) => {
-            let mut out = arg(*inner);
+            let mut out = arg(*inner, nested);
             out.flags |= raw::REDISMODULE_CMD_ARG_OPTIONAL as c_int;
             return out;
+        }
+        Arg::Multiple(inner) => {
+            let mut out = arg(*inner, nested);
+            out.flags |= raw::REDISMODULE_CMD_ARG_MULTIPLE as c_int;
+            return out;
+        }
+        Arg::Keyword(keyword, n) => {
+            let mut out = arg(Arg::Str(n), nested);
+            out.token = keyword.as_ptr();
+            return out;
+        }
+        Arg::OneOf(n, choices) => {
+            // The heap buffer of an inner Vec does not move when `nested` grows.
+            let mut list = arg_list(choices, nested);
+            out.subargs = list.as_mut_ptr();
+            nested.push(list);
+            (n, raw::RedisModuleCommandArgType_REDISMODULE_ARG_TYPE_ONEOF)
         }
         Arg::Str(n) => (
             n,

@@ -13,7 +13,10 @@ mod pget;
 mod pgetall;
 mod pset;
 mod renew;
+mod revoke;
+mod sessions;
 mod start;
+mod startfor;
 mod ttl;
 mod verified;
 
@@ -100,6 +103,10 @@ command!(pdel_cmd, 4, pdel::run);
 command!(end_cmd, 3, end::run);
 command!(ttl_cmd, 3, ttl::run);
 command!(pgetall_cmd, 3, pgetall::run);
+command!(startfor_cmd, 4, 5, &[1], startfor::run);
+command!(sessions_cmd, 3, c_int::MAX, &[1], sessions::run);
+// argv[4]: the EXCEPT token (or, in a list of ids, the second id, which hides nothing).
+command!(revoke_cmd, 3, c_int::MAX, &[1, 4], revoke::run);
 #[cfg(feature = "panic-test")]
 command!(panic_cmd, 3, panic_test::run);
 #[cfg(feature = "panic-test")]
@@ -121,8 +128,9 @@ struct Command {
     doc: Doc,
 }
 
-/// The token, argv[2], is the only key of every command but START and RENEW.
-const COMMANDS: [Command; 9] = [
+/// The token, argv[2], is the only key of every command but START and RENEW; the owner, argv[2],
+/// of the owner commands.
+const COMMANDS: [Command; 12] = [
     Command {
         name: c"sessiongate.start",
         func: start_cmd,
@@ -194,6 +202,30 @@ const COMMANDS: [Command; 9] = [
         flags: c"readonly",
         arity: 3,
         doc: docs::PGETALL,
+    },
+    Command {
+        name: c"sessiongate.startfor",
+        func: startfor_cmd,
+        acl: c"write hash",
+        flags: c"write deny-oom",
+        arity: -4,
+        doc: docs::STARTFOR,
+    },
+    Command {
+        name: c"sessiongate.sessions",
+        func: sessions_cmd,
+        acl: c"read hash",
+        flags: c"readonly",
+        arity: -3,
+        doc: docs::SESSIONS,
+    },
+    Command {
+        name: c"sessiongate.revoke",
+        func: revoke_cmd,
+        acl: c"write hash",
+        flags: c"write",
+        arity: -3,
+        doc: docs::REVOKE,
     },
 ];
 

@@ -40,7 +40,14 @@ pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
         if ttl == 0 {
             return Ok(true);
         }
-        store::create(ctx, slot, id, &meta, &no_payloads, Some(expire_at))
+        store::create(
+            ctx,
+            slot,
+            id,
+            meta.as_bytes(),
+            &no_payloads,
+            Some(expire_at),
+        )
     })?;
     stats::bump(Counter::SessionsStarted);
     Ok(rm::reply_bytes(ctx, &tok))

@@ -22,12 +22,16 @@ pub struct TokenArgs<'a> {
 pub fn parse(argv: Args<'_>) -> Result<TokenArgs<'_>, Error> {
     let sign_key = argv.bytes(1);
     args::check_sign_key(sign_key)?;
-    let raw_token = argv.bytes(2);
+    parse_token(sign_key, argv.bytes(2))
+}
+
+/// Checks a token argument for shape only (v1 or v2), to be verified with `sign_key`.
+pub fn parse_token<'a>(sign_key: &'a [u8], raw_token: &[u8]) -> Result<TokenArgs<'a>, Error> {
     let parsed = token::parse(raw_token)?;
     Ok(TokenArgs {
         sign_key,
         parsed,
-        slot: slot::token_slot(raw_token),
+        slot: slot::of_parsed(raw_token, &parsed)?,
     })
 }
 
@@ -66,10 +70,24 @@ impl TokenArgs<'_> {
         write: bool,
         field: Option<Str<'_>>,
     ) -> Result<(Session, Option<OwnedStr>), Error> {
-        store::open_session(ctx, self.slot, &self.parsed.id, fingerprint, write, field)
+        let owned = self.parsed.tag.is_some();
+        store::open_session(
+            ctx,
+            self.slot,
+            &self.parsed.id,
+            fingerprint,
+            owned,
+            write,
+            field,
+        )
     }
 
     pub fn slot(&self) -> u16 {
         self.slot
+    }
+
+    /// Whether the token is an owned session's (v2).
+    pub fn owned(&self) -> bool {
+        self.parsed.tag.is_some()
     }
 }

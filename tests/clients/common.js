@@ -328,6 +328,125 @@ async function reshard(c, sessions, slot, inSlot) {
   }
 }
 
+// --- Owners (DESIGN §1b) ----------------------------------------------------------------
+
+const OWNED = new RegExp(CONTRACT.owned_token_pattern);
+const ownedId = (t) => String(t).split(".")[2];
+const tagOf = (t) => String(t).split(".")[1];
+const entryIds = (listed) => listed.map((e) => String(e[0]));
+
+/**
+ * STARTFOR, SESSIONS and REVOKE for `owner`, RENEW of an owned session, and their errors.
+ * `c.cmd(name, ...args)` sends any command routed by its argv[2] (the token, or the owner:
+ * the same recipe), `c.renew(...args)` sends RENEW where it must go; `c.noEmptyKey`: the client
+ * cannot route by an empty key.
+ */
+async function owners(c, owner) {
+  const { cmd, renew, Error: ReplyErr } = c;
+  const ts = [];
+  for (let i = 0; i < 3; i++) {
+    const t = String(await cmd("SESSIONGATE.STARTFOR", KEY, owner, "600"));
+    assert.match(t, OWNED);
+    assert.equal(calculateSlot(t), calculateSlot(owner), "an owned token routes to the owner");
+    ok(await cmd("SESSIONGATE.PSET", KEY, t, "device", `device-${i}`));
+    ts.push(t);
+  }
+  const listed = await cmd("SESSIONGATE.SESSIONS", KEY, owner, "device", "absent");
+  assert.deepEqual(entryIds(listed).sort(), ts.map(ownedId).sort());
+  const created = listed.map((e) => Number(e[1]));
+  assert.deepEqual(created, [...created].sort((a, b) => b - a), "newest first");
+  for (const e of listed) {
+    between(e[2], 590, 600);
+    assert.match(String(e[3]), /^device-\d$/);
+    assert.equal(e[4], null);
+  }
+  const renewed = String(await renew(KEY, ts[0]));
+  assert.match(renewed, OWNED);
+  assert.equal(tagOf(renewed), tagOf(ts[0]), "RENEW keeps the owner's slot");
+  await expectError(ReplyErr, E.no_session, cmd("SESSIONGATE.TTL", KEY, ts[0]));
+  await expectError(ReplyErr, E.owned_new_sign_key, renew(KEY, renewed, OTHER));
+  ts[0] = renewed;
+  // (node-redis takes an empty firstKey for none, and sends that to any node: `c.noEmptyKey`.)
+  if (!c.noEmptyKey)
+    await expectError(ReplyErr, E.empty_owner, cmd("SESSIONGATE.STARTFOR", KEY, "", "60"));
+  await expectError(
+    ReplyErr,
+    E.wrong_owner,
+    cmd("SESSIONGATE.REVOKE", KEY, `${owner}-other`, "EXCEPT", ts[0]),
+  );
+  assert.deepEqual(await cmd("SESSIONGATE.SESSIONS", OTHER, owner), []);
+  // All other sessions of the owner (a password change), then one by id, then all.
+  assert.equal(Number(await cmd("SESSIONGATE.REVOKE", KEY, owner, "EXCEPT", ts[0])), 2);
+  assert.deepEqual(entryIds(await cmd("SESSIONGATE.SESSIONS", KEY, owner)), [ownedId(ts[0])]);
+  const extra = String(await cmd("SESSIONGATE.STARTFOR", KEY, owner, "600"));
+  assert.equal(
+    Number(await cmd("SESSIONGATE.REVOKE", KEY, owner, ownedId(extra), "AAAAAAAAAAAAAAAA")),
+    1,
+  );
+  assert.equal(Number(await cmd("SESSIONGATE.REVOKE", KEY, owner)), 1);
+  assert.deepEqual(await cmd("SESSIONGATE.SESSIONS", KEY, owner), []);
+  await expectError(ReplyErr, E.no_session, cmd("SESSIONGATE.TTL", KEY, ts[0]));
+}
+
+/** The replica lists what its primary lists, and refuses STARTFOR and REVOKE. */
+async function ownersOnReplica({ primary, replica, primaryWait, Error: ReplyErr }) {
+  const owner = "replica-owner";
+  for (let i = 0; i < 2; i++) {
+    const t = String(await primary("SESSIONGATE.STARTFOR", KEY, owner, "300"));
+    ok(await primary("SESSIONGATE.PSET", KEY, t, "device", `d${i}`));
+  }
+  assert.equal(Number(await primaryWait()), 1);
+  const onPrimary = await primary("SESSIONGATE.SESSIONS", KEY, owner, "device");
+  const onReplica = await replica("SESSIONGATE.SESSIONS", KEY, owner, "device");
+  assert.equal(onReplica.length, 2);
+  assert.deepEqual(
+    onReplica.map((e) => [String(e[0]), Number(e[1]), String(e[3])]),
+    onPrimary.map((e) => [String(e[0]), Number(e[1]), String(e[3])]),
+  );
+  await expectError(ReplyErr, E.readonly, replica("SESSIONGATE.STARTFOR", KEY, owner, "60"));
+  await expectError(ReplyErr, E.readonly, replica("SESSIONGATE.REVOKE", KEY, owner));
+  assert.equal(Number(await primary("SESSIONGATE.REVOKE", KEY, owner)), 2);
+}
+
+/**
+ * An owner's slot moved while SESSIONS and REVOKE run: mid-move they fail with the client's
+ * in-transit error (`c.inTransit`: the module's TRYAGAIN, as neither node holds all of the
+ * owner's data), never a partial list or a partial revoke; the retry recipe carries them through
+ * the move, and after it the owner's sessions are all there.
+ */
+async function ownersReshard(c) {
+  const { sg, cluster, withRetry } = c;
+  const owner = "{owners-reshard}:alice";
+  const ts = [];
+  for (let i = 0; i < 4; i++) ts.push(String(await sg(cluster, "SESSIONGATE.STARTFOR", KEY, owner, "600")));
+  const slot = calculateSlot(owner);
+  const m = await harness(`migrate ${slot}`);
+  say(`owner's slot ${slot}: moving, ${m.moved} of ${m.total} keys moved so far`);
+  for (const args of [["SESSIONGATE.SESSIONS", KEY, owner], ["SESSIONGATE.REVOKE", KEY, owner]]) {
+    try {
+      const got = await sg(cluster, ...args);
+      assert.fail(`${args[0]} answered ${got} with the owner's data split`);
+    } catch (e) {
+      assert.ok(c.inTransit(e), e.message);
+    }
+  }
+  let tries = 0;
+  let finished;
+  const listed = await withRetry(() => {
+    if (++tries === 2) finished = harness("finish");
+    return sg(cluster, "SESSIONGATE.SESSIONS", KEY, owner);
+  });
+  assert.ok(tries >= 2 && (await finished).finished);
+  assert.deepEqual(entryIds(listed).sort(), ts.map(ownedId).sort());
+  const n = await withRetry(() => sg(cluster, "SESSIONGATE.REVOKE", KEY, owner, "EXCEPT", ts[0]));
+  assert.equal(Number(n), 3);
+  assert.deepEqual(entryIds(await sg(cluster, "SESSIONGATE.SESSIONS", KEY, owner)), [ownedId(ts[0])]);
+  say(
+    `owner's slot moved under SESSIONS and REVOKE: in transit until it moved (${tries} tries), ` +
+      "then every session listed and revoked: ok",
+  );
+}
+
 /** Runs `main`, reporting a failure with its stack and a non-zero exit status. */
 function run(main) {
   main().then(
@@ -340,6 +459,10 @@ function run(main) {
 }
 
 module.exports = {
+  OWNED,
+  owners,
+  ownersOnReplica,
+  ownersReshard,
   BINARY,
   CONTRACT,
   E,

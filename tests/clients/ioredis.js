@@ -13,6 +13,9 @@ const {
   harness,
   lifecycle,
   ok,
+  owners,
+  ownersOnReplica,
+  ownersReshard,
   readThroughReplicas,
   replicaReads,
   reshard,
@@ -96,6 +99,15 @@ async function standalone() {
     ok(await sg(r, "SESSIONGATE.PSET", KEY, t, "user", "alice"));
     sameBytes(await sg(r, "SESSIONGATE.PGET", KEY, t, "user"), "alice");
     say("lifecycle and errors over RESP2: ok");
+    await owners(
+      {
+        cmd: (...a) => r.callBuffer(...a),
+        renew: (...a) => r.callBuffer("SESSIONGATE.RENEW", ...a),
+        Error: ReplyError,
+      },
+      "alice@example.com",
+    );
+    say("owners: STARTFOR, SESSIONS, REVOKE (all, EXCEPT, ids), owned RENEW, errors: ok");
   } finally {
     r.disconnect();
   }
@@ -120,6 +132,13 @@ async function replica() {
       Error: ReplyError,
     });
     say("replica reads PGET, TTL, PGETALL; every write refused with ReplyError READONLY: ok");
+    await ownersOnReplica({
+      primary: (...a) => p.callBuffer(...a),
+      replica: (...a) => r.callBuffer(...a),
+      primaryWait: () => p.call("WAIT", "1", "5000"),
+      Error: ReplyError,
+    });
+    say("the replica lists an owner's sessions as the primary does; STARTFOR, REVOKE refused: ok");
   } finally {
     p.disconnect();
     r.disconnect();
@@ -157,11 +176,20 @@ async function cluster() {
     pipe.sendCommand(new TokenCommand("SESSIONGATE.EXPIRE", [KEY, t, "600"]));
     const [[e1, user], [e2, expired]] = await pipe.exec();
     assert.deepEqual([e1, e2, String(user), String(expired)], [null, null, "alice", "OK"]);
+    // The owner commands name the owner as argv[2]: the same recipe routes them.
+    await owners(
+      {
+        cmd: (name, ...a) => sg(cluster, name, ...a),
+        renew: (...a) => sg(cluster, "SESSIONGATE.RENEW", ...a),
+        Error: ReplyError,
+      },
+      "{user}:42",
+    );
     let after = await harness("counts");
     assert.deepEqual([after.MOVED - before.MOVED, after.ASK - before.ASK], [0, 0]);
     say(
-      "lifecycle and errors, START on cluster.nodes('master'), token commands, RENEW and a " +
-        "pipeline routed by the TokenCommand recipe: ok, 0 MOVED, 0 ASK",
+      "lifecycle and errors, START on cluster.nodes('master'), token commands, RENEW, a " +
+        "pipeline and the owner commands routed by the TokenCommand recipe: ok, 0 MOVED, 0 ASK",
     );
 
     const c = {
@@ -214,6 +242,7 @@ async function cluster() {
     say(`${sessions.size} sessions; ${reads.reads} reads served by replicas (scaleReads): ok`);
 
     await reshard(c, sessions, slot, inSlot);
+    await ownersReshard(c);
   } finally {
     cluster.disconnect();
   }

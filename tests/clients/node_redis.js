@@ -12,6 +12,9 @@ const {
   harness,
   lifecycle,
   ok,
+  owners,
+  ownersOnReplica,
+  ownersReshard,
   readThroughReplicas,
   replicaReads,
   reshard,
@@ -73,6 +76,10 @@ async function standalone() {
         resp: RESP,
         Error: ErrorReply,
       });
+      await owners(
+        { cmd: send, renew: (...a) => send("SESSIONGATE.RENEW", ...a), Error: ErrorReply },
+        `alice-resp${RESP}@example.com`,
+      );
     } finally {
       c.destroy();
     }
@@ -97,6 +104,13 @@ async function replica() {
       Error: ErrorReply,
     });
     say("replica reads PGET, TTL, PGETALL; every write refused with ErrorReply READONLY: ok");
+    await ownersOnReplica({
+      primary: (...a) => p.sendCommand(a, { typeMapping }),
+      replica: (...a) => r.sendCommand(a, { typeMapping }),
+      primaryWait: () => p.sendCommand(["WAIT", "1", "5000"]),
+      Error: ErrorReply,
+    });
+    say("the replica lists an owner's sessions as the primary does; STARTFOR, REVOKE refused: ok");
   } finally {
     p.destroy();
     r.destroy();
@@ -119,6 +133,16 @@ async function cluster() {
         resp: RESP,
         Error: ErrorReply,
       });
+      // The owner commands name the owner as argv[2]: give it as the firstKey, the same recipe.
+      await owners(
+        {
+          cmd: (name, ...a) => sg(c, name, ...a),
+          renew: (...a) => sg(c, "SESSIONGATE.RENEW", ...a),
+          Error: ErrorReply,
+          noEmptyKey: true,
+        },
+        `{user}:resp${RESP}`,
+      );
     } finally {
       c.destroy();
     }
@@ -127,7 +151,8 @@ async function cluster() {
   assert.deepEqual([after.MOVED - before.MOVED, after.ASK - before.ASK], [0, 0]);
   say(
     "lifecycle and errors over RESP2 and RESP3, START on cluster.masters via nodeClient, " +
-      "token commands and RENEW routed by the token as firstKey: ok, 0 MOVED, 0 ASK",
+      "token commands, RENEW and the owner commands routed by argv[2] as firstKey: ok, " +
+      "0 MOVED, 0 ASK",
   );
 
   // Reads spread over each slot's primary and replicas.
@@ -152,24 +177,44 @@ async function cluster() {
     };
     const { sessions, slot, inSlot } = await sessionsUntilTwoShareASlot(c);
 
-    // RENEW without a firstKey goes to any node, replicas included: a primary answers it (after
-    // a MOVED unless it serves the token), a replica refuses it.
+    // RENEW without a firstKey goes to whichever node node-redis takes next (a round robin over
+    // every node, replicas included, from a random start, restarted after a MOVED, whose retry
+    // has no key either): a primary renews the session, a replica refuses (READONLY) and the
+    // session stays as it was. Calls go on until each outcome was seen three times (about one
+    // call in four renews: 200 calls leave no room for chance), and every outcome is read back
+    // from the sessions' primaries.
     before = await harness("counts");
     const outcomes = { renewed: 0, readonly: 0 };
-    for (let i = 0; i < 12; i++) {
+    let calls = 0;
+    for (let i = 0; i < 200 && (outcomes.renewed < 3 || outcomes.readonly < 3); i++) {
+      calls++;
       const t = String(await c.startOn(i, "60"));
+      assert.equal(String(await sg(cluster, "SESSIONGATE.PSET", KEY, t, "n", String(i))), "OK");
+      let renewed;
       try {
-        String(await cluster.sendCommand(undefined, false, ["SESSIONGATE.RENEW", KEY, t]));
-        outcomes.renewed++;
+        renewed = String(await cluster.sendCommand(undefined, false, ["SESSIONGATE.RENEW", KEY, t]));
       } catch (e) {
         assert.ok(e instanceof ErrorReply && e.message === E.readonly, e.message);
         outcomes.readonly++;
+        assert.equal(String(await c.primaryRead(t, "n")), String(i), "a refused RENEW changed the session");
+        continue;
       }
+      outcomes.renewed++;
+      assert.match(renewed, /^v1\.[0-9A-Za-z]{16}\.[0-9a-f]{64}$/);
+      assert.notEqual(renewed, t);
+      assert.equal(String(await c.primaryRead(renewed, "n")), String(i));
+      await assert.rejects(c.primaryRead(t, "n"), (e) => e instanceof ErrorReply && e.message === E.no_session);
+      const ttl = Number(await cluster.sendCommand(renewed, false, ["SESSIONGATE.TTL", KEY, renewed]));
+      assert.ok(ttl > 0 && ttl <= 60, `the renewed session's TTL is ${ttl}`);
     }
     after = await harness("counts");
+    const moved = after.MOVED - before.MOVED;
+    assert.equal(outcomes.renewed + outcomes.readonly, calls);
+    assert.ok(outcomes.renewed >= 3 && outcomes.readonly >= 3, `${calls} calls: ${JSON.stringify(outcomes)}`);
     say(
-      `RENEW with no firstKey: ${outcomes.renewed} renewed (${after.MOVED - before.MOVED} MOVED), ` +
-        `${outcomes.readonly} refused by a replica (READONLY)`,
+      `RENEW with no firstKey, ${calls} calls: ${outcomes.renewed} renewed, ` +
+        `${outcomes.readonly} refused by a replica (READONLY), ${moved} MOVED on the way; ` +
+        "every session read back: ok",
     );
 
     for (const m of masters) assert.equal(Number(await m.sendCommand(["WAIT", "1", "5000"])), 1);
@@ -182,6 +227,7 @@ async function cluster() {
     );
 
     await reshard(c, sessions, slot, inSlot);
+    await ownersReshard(c);
   } finally {
     cluster.destroy();
   }

@@ -29,6 +29,7 @@ KEY = CONTRACT["sign_key"].encode()
 OTHER = CONTRACT["other_key"].encode()
 E = CONTRACT["errors"]
 TOKEN = re.compile(CONTRACT["token_pattern"].encode())
+OWNED = re.compile(CONTRACT["owned_token_pattern"].encode())
 BINARY = bytes(range(256))
 # Redis 6.x has no map reply for modules: PGETALL is a flat list under RESP3 too.
 MAPS = int(os.environ["SG_SERVER"].split()[1].split(".")[0]) >= 7
@@ -131,6 +132,50 @@ def lifecycle(cmd, start, renew, resp):
     expect_error(ResponseError, E["no_session"], lambda: cmd("SESSIONGATE.TTL", KEY, gone))
 
 
+def owned_id(t):
+    return t.split(b".")[2]
+
+
+def owners(cmd, renew, owner):
+    """STARTFOR, SESSIONS and REVOKE for `owner`, RENEW of an owned session, and their errors.
+    `cmd(*args)` runs any command (in a cluster, redis-py routes the owner commands by their
+    key, argv[2], as it does the token commands), `renew(*args)` sends RENEW where it must go."""
+    ts = []
+    for i in range(3):
+        t = cmd("SESSIONGATE.STARTFOR", KEY, owner, 600)
+        assert OWNED.match(t), t
+        assert cmd("SESSIONGATE.PSET", KEY, t, "device", f"device-{i}") == b"OK"
+        ts.append(t)
+    listed = cmd("SESSIONGATE.SESSIONS", KEY, owner, "device", "absent")
+    assert sorted(e[0] for e in listed) == sorted(owned_id(t) for t in ts), listed
+    created = [e[1] for e in listed]
+    assert created == sorted(created, reverse=True), "newest first"
+    for _id, _created, ttl, device, absent in listed:
+        assert 590 < ttl <= 600 and device.startswith(b"device-") and absent is None
+    renewed = renew(KEY, ts[0])
+    assert OWNED.match(renewed) and renewed.split(b".")[1] == ts[0].split(b".")[1], renewed
+    expect_error(ResponseError, E["no_session"], lambda: cmd("SESSIONGATE.TTL", KEY, ts[0]))
+    expect_error(ResponseError, E["owned_new_sign_key"], lambda: renew(KEY, renewed, OTHER))
+    ts[0] = renewed
+    expect_error(
+        ResponseError, E["empty_owner"], lambda: cmd("SESSIONGATE.STARTFOR", KEY, "", 60)
+    )
+    expect_error(
+        ResponseError,
+        E["wrong_owner"],
+        lambda: cmd("SESSIONGATE.REVOKE", KEY, owner + b"-other", "EXCEPT", ts[0]),
+    )
+    assert cmd("SESSIONGATE.SESSIONS", OTHER, owner) == []
+    # All other sessions of the owner (a password change), then one by id, then all.
+    assert cmd("SESSIONGATE.REVOKE", KEY, owner, "EXCEPT", ts[0]) == 2
+    assert [e[0] for e in cmd("SESSIONGATE.SESSIONS", KEY, owner)] == [owned_id(ts[0])]
+    extra = cmd("SESSIONGATE.STARTFOR", KEY, owner, 600)
+    assert cmd("SESSIONGATE.REVOKE", KEY, owner, owned_id(extra), "AAAAAAAAAAAAAAAA") == 1
+    assert cmd("SESSIONGATE.REVOKE", KEY, owner) == 1
+    assert cmd("SESSIONGATE.SESSIONS", KEY, owner) == []
+    expect_error(ResponseError, E["no_session"], lambda: cmd("SESSIONGATE.TTL", KEY, ts[0]))
+
+
 def standalone():
     for resp in (2, 3):
         r = redis.Redis(
@@ -143,6 +188,12 @@ def standalone():
             resp,
         )
         print(f"lifecycle and errors over RESP{resp}: ok", flush=True)
+        owners(
+            r.execute_command,
+            lambda *a, r=r: r.execute_command("SESSIONGATE.RENEW", *a),
+            f"alice-resp{resp}@example.com".encode(),
+        )
+        print(f"owners over RESP{resp}: STARTFOR, SESSIONS, REVOKE, owned RENEW: ok", flush=True)
 
 
 def replica():
@@ -184,6 +235,23 @@ def replica():
     print(
         "replica reads PGET, TTL, PGETALL; every write refused with ReadOnlyError: ok", flush=True
     )
+    for i in range(2):
+        t = primary.execute_command("SESSIONGATE.STARTFOR", KEY, "replica-owner", 300)
+        primary.execute_command("SESSIONGATE.PSET", KEY, t, "device", f"d{i}")
+    assert primary.wait(1, 5000) == 1
+    listing = ("SESSIONGATE.SESSIONS", KEY, "replica-owner", "device")
+    on_replica = replica.execute_command(*listing)
+    assert len(on_replica) == 2
+    assert [(e[0], e[1], e[3]) for e in on_replica] == [
+        (e[0], e[1], e[3]) for e in primary.execute_command(*listing)
+    ]
+    for write in (
+        ("SESSIONGATE.STARTFOR", KEY, "replica-owner", 60),
+        ("SESSIONGATE.REVOKE", KEY, "replica-owner"),
+    ):
+        expect_error(ReadOnlyError, refused, lambda w=write: replica.execute_command(*w))
+    assert primary.execute_command("SESSIONGATE.REVOKE", KEY, "replica-owner") == 2
+    print("the replica lists an owner's sessions as the primary does: ok", flush=True)
 
 
 # --- Redis Cluster -------------------------------------------------------------------------
@@ -277,11 +345,12 @@ def cluster():
             lambda *a, c=c: renew(c, *a),
             which,
         )
+        owners(c.execute_command, lambda *a, c=c: renew(c, *a), f"{{user}}:resp{which}".encode())
     after = counts()
     assert after["MOVED"] == before["MOVED"] and after["ASK"] == before["ASK"], (before, after)
     print(
         "lifecycle and errors over RESP2 and RESP3, START on a named primary, RENEW on the "
-        "token's primary, token commands routed by redis-py: ok, 0 MOVED, 0 ASK",
+        "token's primary, token and owner commands routed by redis-py: ok, 0 MOVED, 0 ASK",
         flush=True,
     )
 
@@ -408,6 +477,46 @@ def cluster():
     for t in renewed:
         assert rc.execute_command("SESSIONGATE.PGET", KEY, t, "after") == b"1"
     print(f"after the move: all {len(sessions)} sessions intact: ok", flush=True)
+    owners_reshard(rc)
+
+
+def owners_reshard(rc):
+    """An owner's slot moved while SESSIONS and REVOKE run: mid-move they fail (the module's
+    TRYAGAIN, since neither node holds all of the owner's data, then redis-py's ClusterError or
+    TryAgainError), never with a partial list or a partial revoke; the retry recipe carries them
+    through the move, and after it the owner's sessions are all there."""
+    owner = b"{owners-reshard}:alice"
+    ts = [rc.execute_command("SESSIONGATE.STARTFOR", KEY, owner, 600) for _ in range(4)]
+    m = harness(f"migrate {rc.keyslot(owner)}")
+    print(f"owner's slot: moving, {m['moved']} of {m['total']} keys moved so far", flush=True)
+    for command in ("SESSIONGATE.SESSIONS", "SESSIONGATE.REVOKE"):
+        try:
+            got = rc.execute_command(command, KEY, owner)
+            raise AssertionError(f"{command} answered {got!r} with the owner's data split")
+        except (ClusterError, TryAgainError) as e:
+            assert "does not exist" not in str(e), e
+    tries = []
+
+    def listing():
+        tries.append(1)
+        if len(tries) == 2:
+            print("@harness finish", flush=True)
+        return rc.execute_command("SESSIONGATE.SESSIONS", KEY, owner)
+
+    listed = with_retry(listing)
+    done = json.loads(sys.stdin.readline() or '{"error": "the harness is gone"}')
+    assert done.get("finished") and len(tries) >= 2, (done, len(tries))
+    assert sorted(e[0] for e in listed) == sorted(owned_id(t) for t in ts)
+    n = with_retry(lambda: rc.execute_command("SESSIONGATE.REVOKE", KEY, owner, "EXCEPT", ts[0]))
+    assert n == 3, n
+    assert [e[0] for e in rc.execute_command("SESSIONGATE.SESSIONS", KEY, owner)] == [
+        owned_id(ts[0])
+    ]
+    print(
+        f"owner's slot moved under SESSIONS and REVOKE: in transit until it moved "
+        f"({len(tries)} tries), then every session listed and revoked: ok",
+        flush=True,
+    )
 
 
 def main():

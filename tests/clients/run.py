@@ -9,7 +9,7 @@ session lifecycle against real servers with the freshly built module, in three t
 
 (SG_SERVER names the server: "redis 7.0", "valkey 9.1".)
 
-then every code block of docs/clients.md and README.md (doc_snippets.py), the example web
+then every code block of README.md and docs/*.md (doc_snippets.py), the example web
 app's end-to-end test (webapp_e2e.py) and the Django, Flask and Express adapters' (frameworks_e2e.py). One primary/replica pair and one cluster serve every
 client in turn (flushed, and their INFO stats reset, before each run).
 

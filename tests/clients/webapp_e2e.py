@@ -2,8 +2,10 @@
 served over real HTTP on a loopback port, against a real redis-server with the module. This
 test is the browser: it keeps the cookie, and checks every Set-Cookie it gets.
 
-Two instances of the app share the server: the first with sign key A; the second with sign key
-B, A as the old key (a rotation in progress), and a 2-second absolute cap.
+Three instances of the app share the server: the first with sign key A; the second with sign
+key B and A as the old key (a rotation in progress); the third with a 2-second absolute cap.
+Several browsers (cookie jars, each with its own User-Agent) log in as one user at once for the
+"your sessions" page, logging out one device or all others, and a password change.
 """
 
 import http.client
@@ -61,11 +63,13 @@ class App:
         except OSError:
             return False
 
-    def request(self, method, path, cookie=None, form=None):
+    def request(self, method, path, cookie=None, form=None, agent=None):
         """(status, JSON body, Set-Cookie header or None). `cookie` may be bytes (any octets)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
             conn.putrequest(method, path)
+            if agent is not None:
+                conn.putheader("User-Agent", agent)
             body = None
             if form is not None:
                 body = "&".join(f"{k}={v}" for k, v in form.items()).encode()
@@ -123,6 +127,73 @@ def cleared(set_cookie):
     )
 
 
+class Browser:
+    """One cookie jar and User-Agent: keeps the session cookie it is given, drops a cleared one."""
+
+    def __init__(self, app, agent, max_age):
+        self.app, self.agent, self.max_age, self.cookie = app, agent, max_age, None
+
+    def request(self, method, path, form=None):
+        status, body, set_cookie = self.app.request(method, path, self.cookie, form, self.agent)
+        if cleared(set_cookie):
+            self.cookie = None
+        elif set_cookie:
+            self.cookie = session_cookie(set_cookie, self.max_age)
+        return status, body
+
+    def login(self, user, password):
+        self.request("GET", "/")
+        return self.request("POST", "/login", {"user": user, "password": password})
+
+
+def several_devices(a, r):
+    """One user logged in from three browsers at once: the list, "log out this one", "log out
+    all other devices", and a password change that ends every other session."""
+    laptop, phone, tablet = (Browser(a, agent, 3600) for agent in ("laptop", "phone", "tablet"))
+    for b in (laptop, phone, tablet):
+        assert b.login("bob", "builder")[0] == 200
+        time.sleep(0.002)  # distinct creation times, so "newest first" is one order
+    status, body = laptop.request("GET", "/sessions")
+    assert status == 200, body
+    listed = body["sessions"]
+    assert [s["device"] for s in listed] == ["tablet", "phone", "laptop"], listed
+    assert [s["current"] for s in listed] == [False, False, True], listed
+    assert all(590 < s["ttl"] <= 600 and s["created"] > 0 for s in listed), listed
+    ids = {s["device"]: s["id"] for s in listed}
+    seen_by_phone = phone.request("GET", "/sessions")[1]["sessions"]
+    without_ttl = [(s["id"], s["created"], s["device"]) for s in listed]
+    assert [(s["id"], s["created"], s["device"]) for s in seen_by_phone] == without_ttl
+    assert [s["current"] for s in seen_by_phone] == [False, True, False]
+
+    # "Log out this one": the tablet, from the laptop.
+    assert laptop.request("POST", "/sessions/logout", {"id": ids["tablet"]}) == (200, {"ended": 1})
+    assert tablet.request("GET", "/me") == (401, NOT_LOGGED_IN) and tablet.cookie is None
+    assert laptop.request("POST", "/sessions/logout", {"id": "not-an-id"})[0] == 400
+    # "Log out all other devices", from the phone: the laptop goes.
+    assert phone.request("POST", "/sessions/logout-others") == (200, {"ended": 1})
+    assert laptop.request("GET", "/me") == (401, NOT_LOGGED_IN)
+    assert phone.request("GET", "/me")[0] == 200
+    assert [s["device"] for s in phone.request("GET", "/sessions")[1]["sessions"]] == ["phone"]
+    print("several devices: the list, log out one, log out all others: ok", flush=True)
+
+    # A password change ends every other session and renews the current one.
+    for b in (laptop, tablet):
+        assert b.login("bob", "builder")[0] == 200
+    before = phone.cookie
+    assert phone.request("POST", "/password", {"password": "guess", "new": "x" * 8})[0] == 401
+    status, body = phone.request("POST", "/password", {"password": "builder", "new": "b" * 12})
+    assert (status, body) == (200, {"ended": 2}), body
+    assert phone.cookie != before and gone(r, "key-A", before), "the current session not renewed"
+    for b in (laptop, tablet):
+        assert b.request("GET", "/me") == (401, NOT_LOGGED_IN)
+    assert phone.request("GET", "/me")[0] == 200
+    assert laptop.login("bob", "builder")[0] == 401
+    assert laptop.login("bob", "b" * 12)[0] == 200
+    print("a password change ends every other session, renews this one: ok", flush=True)
+    for b in (laptop, phone):
+        assert b.request("POST", "/logout")[0] == 200
+
+
 def main():
     server = Server()
     apps = []
@@ -148,7 +219,8 @@ def main():
             {"error": "wrong user or password"},
         )
 
-        # Login renews the session: a new token, the cart kept, the pre-login token dead.
+        # Login starts the user's own session (STARTFOR): a new token, the cart copied, the
+        # pre-login token dead.
         status, body, set_cookie = a.request(
             "POST", "/login", pre, {"user": "alice", "password": "wonderland"}
         )
@@ -159,8 +231,9 @@ def main():
         status, body, set_cookie = a.request("GET", "/me", pre)
         assert (status, body) == (401, NOT_LOGGED_IN) and cleared(set_cookie), set_cookie
         assert gone(r, "key-A", pre), "the pre-login token still names a session"
+        assert token.startswith("v2."), "a user's session is owned"
         print(
-            "login renews the pre-login session: new token, cart kept, old token dead: ok",
+            "login: a session of the user's own, cart kept, pre-login token dead: ok",
             flush=True,
         )
 
@@ -199,6 +272,8 @@ def main():
             "the real session untouched: ok"
         )
 
+        several_devices(a, r)
+
         # Another login kept for the key rotation below; then log out.
         _, _, set_cookie = a.request("GET", "/")
         status, _, set_cookie = a.request(
@@ -214,43 +289,65 @@ def main():
         assert gone(r, "key-A", token), "logout left the session"
         print("logout ends the session: ok", flush=True)
 
-        # Key rotation: the app on key B, with A as the old key, keeps the visitor logged in,
-        # and hands out a token of key B; the key-A token is dead.
+        # Key rotation: the app on key B, with A as the old key, keeps everyone logged in. A
+        # user's (owned) session stays on key A until it ends; a visitor's moves to key B.
         b = App(
             server.port,
             SESSIONGATE_SIGN_KEY="key-B",
             SESSIONGATE_OLD_SIGN_KEY="key-A",
             SESSION_IDLE_SECONDS="600",
-            SESSION_MAX_SECONDS="2",
+            SESSION_MAX_SECONDS="3600",
         )
         apps.append(b)
+        r.execute_command("SESSIONGATE.EXPIRE", "key-A", rotating, 100)
         status, body, set_cookie = b.request("GET", "/me", rotating)
-        assert (status, body) == (200, {"user": "alice", "cart": []}), body
-        rotated = session_cookie(set_cookie, 2)
-        assert rotated != rotating
-        assert b.request("GET", "/me", rotated)[:2] == (200, {"user": "alice", "cart": []})
+        assert (status, body, set_cookie) == (200, {"user": "alice", "cart": []}, None), body
+        assert 590 < r.execute_command("SESSIONGATE.TTL", "key-A", rotating) <= 600
+        _, _, set_cookie = a.request("GET", "/")
+        visitor = session_cookie(set_cookie, 3600)
+        a.request("POST", "/cart", visitor, {"item": "pen"})
+        status, body, set_cookie = b.request("GET", "/", visitor)
+        assert (status, body) == (200, {"user": None, "cart": ["pen"]}), body
+        moved = session_cookie(set_cookie, 3600)
+        assert moved != visitor and gone(r, "key-A", visitor)
+        assert r.execute_command("SESSIONGATE.PGET", "key-B", moved, "cart") == b"pen"
+        # Logged in on B too: the user's sessions under both keys, listed and revoked.
+        on_b = Browser(b, "new browser", 3600)
+        assert on_b.login("alice", "wonderland")[0] == 200
+        assert on_b.cookie.startswith("v2.") and on_b.cookie != rotating
+        listed = on_b.request("GET", "/sessions")[1]["sessions"]
+        assert len(listed) == 2 and [s["current"] for s in listed] == [True, False], listed
+        assert on_b.request("POST", "/sessions/logout-others") == (200, {"ended": 1})
         assert b.request("GET", "/me", rotating)[:2] == (401, NOT_LOGGED_IN)
-        # RENEW kept the session's own cap (3600 s from its START), not this instance's 2 s.
-        assert 590 < r.execute_command("SESSIONGATE.TTL", "key-B", rotated) <= 600
+        assert gone(r, "key-A", rotating)
         print(
-            "sign-key rotation: the session moves to the new key, nobody logged out: ok", flush=True
+            "sign-key rotation: nobody logged out, a visitor's session moved to the new key, "
+            "a user's sessions listed and revoked under both keys: ok",
+            flush=True,
         )
 
         # The absolute cap (2 s on this instance): requests keep sliding the idle timeout to
         # 600 s, yet the session ends at its cap. (Bounded wait; nothing asserts how long.)
-        _, _, set_cookie = b.request("GET", "/")
-        _, _, set_cookie = b.request(
+        short = App(
+            server.port,
+            SESSIONGATE_SIGN_KEY="key-B",
+            SESSION_IDLE_SECONDS="600",
+            SESSION_MAX_SECONDS="2",
+        )
+        apps.append(short)
+        _, _, set_cookie = short.request("GET", "/")
+        _, _, set_cookie = short.request(
             "POST",
             "/login",
             session_cookie(set_cookie, 2),
             {"user": "alice", "password": "wonderland"},
         )
         capped = session_cookie(set_cookie, 2)
-        assert b.request("GET", "/me", capped)[0] == 200
+        assert short.request("GET", "/me", capped)[0] == 200
         assert r.execute_command("SESSIONGATE.TTL", "key-B", capped) <= 2
         wait_until(
             "the capped session to end",
-            lambda: b.request("GET", "/me", capped)[:2] == (401, NOT_LOGGED_IN),
+            lambda: short.request("GET", "/me", capped)[:2] == (401, NOT_LOGGED_IN),
             timeout=30,
         )
         assert gone(r, "key-B", capped), "the capped session outlived its cap"

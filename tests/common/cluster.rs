@@ -26,8 +26,9 @@ pub fn cluster_port() -> u16 {
     panic!("no free port pair for a cluster node");
 }
 
+/// The slot of a token: v1 tokens hash whole, a v2 token by its hash tag.
 pub fn slot_of(token: &[u8]) -> u16 {
-    crc16(token) % 16384
+    key_slot(token)
 }
 
 pub struct Node {

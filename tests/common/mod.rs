@@ -560,3 +560,158 @@ pub fn fingerprint(key: &[u8]) -> Vec<u8> {
     m.update(b"sessiongate key fingerprint");
     m.finalize().into_bytes()[..16].to_vec()
 }
+
+/// The slot tag of `slot` (DESIGN §2's rule, computed independently of the module: the first
+/// string over `0-9A-Za-z`, by length then bytes, of that slot).
+pub fn slot_tag(slot: u16) -> Vec<u8> {
+    static TAGS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    let tags = TAGS.get_or_init(|| {
+        let alphabet = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut tags = vec![Vec::new(); 16384];
+        let mut strings: Vec<Vec<u8>> = vec![vec![]];
+        for _ in 0..3 {
+            strings = strings
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |&c| [s.as_slice(), &[c]].concat()))
+                .collect();
+            for s in &strings {
+                let slot = (crc16(s) & 16383) as usize;
+                if tags[slot].is_empty() {
+                    tags[slot] = s.clone();
+                }
+            }
+        }
+        tags
+    });
+    tags[slot as usize].clone()
+}
+
+/// The hash slot of a key, hash tags included (as `CLUSTER KEYSLOT`).
+pub fn key_slot(key: &[u8]) -> u16 {
+    let hashed = match key.iter().position(|&b| b == b'{') {
+        Some(open) => match key[open + 1..].iter().position(|&b| b == b'}') {
+            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+            _ => key,
+        },
+        None => key,
+    };
+    crc16(hashed) & 16383
+}
+
+/// An owned session's token `v2.{<tag>}.<id>.<sig>`, signed with `key`.
+pub fn v2_token(key: &[u8], tag: &[u8], id: &[u8]) -> Vec<u8> {
+    let head = [b"v2.{".as_slice(), tag, b"}.", id].concat();
+    let sig = sign_hex(key, &head);
+    [head.as_slice(), b".", sig.as_bytes()].concat()
+}
+
+/// `(tag, id)` of a token of the v2 shape whose tag is its slot's, signed with `key`.
+pub fn v2_parts(key: &[u8], t: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let rest = t.strip_prefix(b"v2.{")?;
+    let close = rest.iter().position(|&b| b == b'}')?;
+    let tag = rest[..close].to_vec();
+    let id = rest.get(close + 2..close + 18)?.to_vec();
+    let well_formed = (1..=3).contains(&tag.len())
+        && tag.iter().all(u8::is_ascii_alphanumeric)
+        && id.iter().all(u8::is_ascii_alphanumeric)
+        && slot_tag(crc16(&tag) & 16383) == tag;
+    (well_formed && v2_token(key, &tag, &id) == t).then_some((tag, id))
+}
+
+/// The owner digest of `owner` under `key`: what names its index and marks its sessions.
+pub fn owner_digest(key: &[u8], owner: &[u8]) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    m.update(b"sessiongate owner:");
+    m.update(owner);
+    m.finalize().into_bytes()[..16].to_vec()
+}
+
+/// The name of the index of `owner` under `key`.
+pub fn index_key(key: &[u8], owner: &[u8]) -> Vec<u8> {
+    let tag = slot_tag(key_slot(owner));
+    [
+        b"sessiongate:{".as_slice(),
+        &tag,
+        b"}:owner:",
+        hex::encode(owner_digest(key, owner)).as_bytes(),
+    ]
+    .concat()
+}
+
+/// `SESSIONGATE.STARTFOR <key> <owner> <ttl>`: the token.
+pub fn start_for(c: &mut redis::Connection, key: &[u8], owner: &[u8], ttl: i64) -> Vec<u8> {
+    cmd("SESSIONGATE.STARTFOR")
+        .arg(key)
+        .arg(owner)
+        .arg(ttl)
+        .query(c)
+        .unwrap_or_else(|e| panic!("SESSIONGATE.STARTFOR: {e}"))
+}
+
+/// One entry of SESSIONS: id, created (Unix s), ttl (s), the payloads asked for.
+pub type Listed = (Vec<u8>, i64, i64, Vec<Option<Vec<u8>>>);
+
+/// `SESSIONGATE.SESSIONS <key> <owner> <names...>`, each entry parsed.
+pub fn sessions(
+    c: &mut redis::Connection,
+    key: &[u8],
+    owner: &[u8],
+    names: &[&[u8]],
+) -> Vec<Listed> {
+    let v: redis::Value = cmd("SESSIONGATE.SESSIONS")
+        .arg(key)
+        .arg(owner)
+        .arg(names)
+        .query(c)
+        .unwrap_or_else(|e| panic!("SESSIONGATE.SESSIONS: {e}"));
+    parse_sessions(&v)
+}
+
+pub fn parse_sessions(v: &redis::Value) -> Vec<Listed> {
+    use redis::Value;
+    let Value::Array(entries) = v else {
+        panic!("SESSIONS answered {v:?}")
+    };
+    entries
+        .iter()
+        .map(|e| match e {
+            Value::Array(f) if f.len() >= 3 => {
+                let (Value::BulkString(id), Value::Int(created), Value::Int(ttl)) =
+                    (&f[0], &f[1], &f[2])
+                else {
+                    panic!("an entry of SESSIONS: {e:?}")
+                };
+                let payloads = f[3..]
+                    .iter()
+                    .map(|p| match p {
+                        Value::BulkString(d) => Some(d.clone()),
+                        Value::Nil => None,
+                        other => panic!("a payload in SESSIONS: {other:?}"),
+                    })
+                    .collect();
+                (id.clone(), *created, *ttl, payloads)
+            }
+            other => panic!("an entry of SESSIONS: {other:?}"),
+        })
+        .collect()
+}
+
+/// Every key of the current database with its DUMP and absolute expiry (PEXPIRETIME; before
+/// 7.0, whether it has one): equal on two servers when they hold the same data.
+pub type Dumped = Vec<(Vec<u8>, Vec<u8>, i64)>;
+
+pub fn dump_all(c: &mut redis::Connection) -> Dumped {
+    let mut ks = keys(c);
+    ks.sort();
+    ks.into_iter()
+        .map(|k| {
+            let dump: Vec<u8> = cmd("DUMP").arg(&k).query(c).unwrap();
+            let at = pexpiretime(c, &k).unwrap_or_else(|| {
+                let ttl: i64 = cmd("PTTL").arg(&k).query(c).unwrap();
+                ttl.signum()
+            });
+            (k, dump, at)
+        })
+        .collect()
+}

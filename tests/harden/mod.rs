@@ -170,15 +170,21 @@ pub fn assert_sessions_whole(c: &mut redis::Connection) -> usize {
     let ks = keys(c);
     for k in &ks {
         assert!(k.starts_with(b"sessiongate:{"), "stray key {k:?}");
+        if k.windows(8).any(|w| w == b"}:owner:") {
+            // An owner's index (DESIGN §1b): a sorted set.
+            let kind: String = cmd("TYPE").arg(k).query(c).unwrap();
+            assert!(kind == "zset" || kind == "none", "{kind}");
+            continue;
+        }
         let fp: Option<Vec<u8>> = cmd("HGET").arg(k).arg(b"").query(c).unwrap();
         // A session with a short TTL may expire between KEYS and HGET: gone whole is fine.
         let gone = fp.is_none() && cmd("EXISTS").arg(k).query::<i64>(c).unwrap() == 0;
         if gone {
             continue;
         }
-        // 16 bytes, or 24 for a session with a max_lifetime.
+        // 16 bytes, or 24 for a session with a max_lifetime; 24 more for an owned one.
         assert!(
-            matches!(fp.map(|f| f.len()), Some(16 | 24)),
+            matches!(fp.map(|f| f.len()), Some(16 | 24 | 40 | 48)),
             "session {} has no fingerprint",
             String::from_utf8_lossy(k)
         );
