@@ -13,8 +13,9 @@
 //!   importing and migrating slots included, and read again (`CLUSTER NODES`, and `CLUSTER
 //!   SHARDS` for the endpoints) when it is older, or when the server contradicts it: a probe
 //!   refused for a slot it lists as stable, or a command that ran here for a slot it says this
-//!   node has nothing to do with. Those re-reads are at most one per `MIN_GAP_MS`; in between,
-//!   a contradiction is answered `-TRYAGAIN`, which cluster clients retry.
+//!   node has nothing to do with. Those re-reads come from a small budget (`BURST` at once, then
+//!   one per `MIN_GAP_MS`); when it is spent, a contradiction is answered `-TRYAGAIN`, which
+//!   cluster clients retry.
 //! - A session missing in a slot the cache says is being imported is answered `-TRYAGAIN` only
 //!   once a second probe (`stable_here`, two names of the slot) confirms the import goes on:
 //!   right after it ends, the cache is up to `cluster-cache-ms` old, and "does not exist" is
@@ -44,9 +45,11 @@ use crate::rm::{self, Ctx};
 use crate::slot;
 use crate::topology::{self, Decision, Probe, Reply, View};
 
-/// The fewest milliseconds between two reads of the topology that the server's contradictions
-/// ask for (the cache's age asks for one every `cluster-cache-ms`).
+/// Reads of the topology that the server's contradictions may ask for (the cache's age asks for
+/// one every `cluster-cache-ms`): `BURST` at once (topology changes come in bursts: a slot's
+/// migration ends and the next one begins), then one per `MIN_GAP_MS`.
 const MIN_GAP_MS: i64 = 100;
+const BURST: i64 = 4;
 
 /// How many server refusals of cache-approved slots one START tolerates before it gives up
 /// (only a cluster in a state its own `CLUSTER NODES` does not show refuses that often).
@@ -58,8 +61,6 @@ const MAX_REPLY_DEPTH: usize = 6;
 struct Cache {
     view: View,
     at_ms: i64,
-    /// When a contradiction last had the topology read.
-    contradicted_ms: i64,
 }
 
 static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
@@ -71,26 +72,51 @@ fn with_view<T>(f: impl FnOnce(&mut View) -> T) -> T {
     let cache = guard.get_or_insert_with(|| Cache {
         view: View::default(),
         at_ms: i64::MIN,
-        contradicted_ms: i64::MIN,
     });
     f(&mut cache.view)
 }
 
-/// Milliseconds since the topology was read, and since a contradiction last had it read.
-fn cache_ages_ms(now: i64) -> (i64, i64) {
+/// Milliseconds since the topology was read.
+fn cache_age_ms(now: i64) -> i64 {
     let guard = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
-    guard.as_ref().map_or((i64::MAX, i64::MAX), |c| {
-        (
-            now.saturating_sub(c.at_ms),
-            now.saturating_sub(c.contradicted_ms),
-        )
-    })
+    guard
+        .as_ref()
+        .map_or(i64::MAX, |c| now.saturating_sub(c.at_ms))
 }
 
 /// Empties the cache (the module is being unloaded).
 pub fn clear() {
     let taken = CACHE.lock().unwrap_or_else(PoisonError::into_inner).take();
     drop(taken);
+}
+
+/// What is left of the contradictions' reads (see `BURST`).
+struct Budget {
+    reads: i64,
+    at_ms: i64,
+}
+
+static BUDGET: Mutex<Budget> = Mutex::new(Budget {
+    reads: BURST,
+    at_ms: i64::MIN,
+});
+
+/// Takes one read from the budget, if one is left.
+fn take_read(now: i64) -> bool {
+    let mut b = BUDGET.lock().unwrap_or_else(PoisonError::into_inner);
+    let earned = now.saturating_sub(b.at_ms) / MIN_GAP_MS;
+    if earned >= BURST {
+        b.reads = BURST;
+        b.at_ms = now;
+    } else if earned > 0 {
+        b.reads = (b.reads + earned).min(BURST);
+        b.at_ms += earned * MIN_GAP_MS;
+    }
+    if b.reads == 0 {
+        return false;
+    }
+    b.reads -= 1;
+    true
 }
 
 fn flags(ctx: Ctx) -> c_int {
@@ -197,7 +223,7 @@ unsafe fn convert(reply: *mut raw::RedisModuleCallReply, depth: usize) -> Reply 
 }
 
 /// Reads the topology from the server and caches it.
-fn refresh(ctx: Ctx, contradicted: bool) {
+fn refresh(ctx: Ctx) {
     let mut view = match call_cluster(ctx, c"NODES") {
         Some(Reply::Bulk(text)) => topology::parse_nodes(&text).unwrap_or_default(),
         _ => View::default(),
@@ -205,34 +231,27 @@ fn refresh(ctx: Ctx, contradicted: bool) {
     if let Some(shards) = call_cluster(ctx, c"SHARDS") {
         view.apply_shards(&topology::parse_shards(&shards));
     }
-    let now = rm::milliseconds();
     let mut guard = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
-    let contradicted_ms = match (&*guard, contradicted) {
-        (_, true) => now,
-        (Some(c), false) => c.contradicted_ms,
-        (None, false) => i64::MIN,
-    };
     *guard = Some(Cache {
         view,
-        at_ms: now,
-        contradicted_ms,
+        at_ms: rm::milliseconds(),
     });
 }
 
 /// Reads the topology again if the cache is older than `cluster-cache-ms`.
 fn refresh_if_old(ctx: Ctx) {
-    if cache_ages_ms(rm::milliseconds()).0 >= config::cluster_cache_ms() as i64 {
-        refresh(ctx, false);
+    if cache_age_ms(rm::milliseconds()) >= config::cluster_cache_ms() as i64 {
+        refresh(ctx);
     }
 }
 
-/// Reads the topology again because the server contradicted the cache, unless a contradiction
-/// already did less than `MIN_GAP_MS` ago; whether it did.
+/// Reads the topology again because the server contradicted the cache, if the contradictions'
+/// budget allows; whether it did.
 fn refresh_on_contradiction(ctx: Ctx) -> bool {
-    if cache_ages_ms(rm::milliseconds()).1 < MIN_GAP_MS {
+    if !take_read(rm::milliseconds()) {
         return false;
     }
-    refresh(ctx, true);
+    refresh(ctx);
     true
 }
 
@@ -330,8 +349,8 @@ impl SlotFilter {
             return Ok(SlotFilter::Standalone);
         }
         refresh_if_old(ctx);
-        // A node that serves no slot may just have gained its first: read again (at most once
-        // per MIN_GAP_MS).
+        // A node that serves no slot may just have gained its first: read again (within the
+        // contradictions' budget).
         if with_view(|v| v.stable.is_empty())
             && (!refresh_on_contradiction(ctx) || with_view(|v| v.stable.is_empty()))
         {
@@ -376,7 +395,7 @@ enum Outcome {
     Decided(Decision),
     /// A fresh read still contradicts the server.
     StillStale,
-    /// The server contradicts the cache, and the topology was read less than `MIN_GAP_MS` ago.
+    /// The server contradicts the cache, and the contradictions' budget is spent.
     NotReread,
 }
 
