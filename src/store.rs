@@ -11,7 +11,7 @@
 
 mod index;
 
-pub use index::{open_owner, Access, Index};
+pub use index::{open_for_start, open_owner, Access, Index};
 
 use std::any::Any;
 use std::ffi::{c_int, c_void};

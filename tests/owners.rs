@@ -642,14 +642,17 @@ fn the_index_lasts_as_long_as_its_latest_session() {
     let raised = ends_at(&mut c, &idx);
     ok(&mut c, "EXPIRE", (KEY, &short, 50));
     assert_eq!(ends_at(&mut c, &idx), raised);
-    // A writing owner command sets it to exactly its latest session's end again.
+    // STARTFOR only raises it too (it reads no session's end but its own).
     let third = start_for(&mut c, KEY, b"alice", 300);
-    let _ = third;
+    assert_eq!(ends_at(&mut c, &idx), raised);
+    // REVOKE, which looks at every session, sets it to exactly the latest end left.
+    assert_eq!(revoke(&mut c, KEY, b"alice", &[b"0000000000000000"]), 0);
     assert!(same_end(ends_at(&mut c, &idx), ends_at(&mut c, &long_key)));
-    // A session made persistent by hand: STARTFOR and EXPIRE keep the index without an end.
+    // A session made persistent by hand: the index is kept without an end.
     let _: () = cmd("PERSIST").arg(&long_key).query(&mut c).unwrap();
-    start_for(&mut c, KEY, b"alice", 300);
+    assert_eq!(revoke(&mut c, KEY, b"alice", &[b"0000000000000000"]), 0);
     assert_eq!(ends_at(&mut c, &idx), -1);
+    let _ = third;
 
     // An index lost by hand comes back with the next write that keeps its session.
     let _: () = cmd("DEL").arg(&idx).query(&mut c).unwrap();
@@ -726,6 +729,54 @@ fn ids_of_sessions_gone_are_skipped_by_sessions_and_pruned_by_the_writing_comman
         ends_at(&mut c, &idx),
         ends_at(&mut c, &owned_key(&fresh))
     ));
+}
+
+/// STARTFOR looks at the owner's 4 oldest ids only (a login stays O(log n)): it takes off the
+/// ids of sessions gone among them, never the ones behind, which REVOKE takes off.
+#[test]
+fn startfor_prunes_among_the_four_oldest_ids_only() {
+    let s = Server::start();
+    let mut c = s.conn();
+    let tokens: Vec<Vec<u8>> = (0..7)
+        .map(|_| {
+            let t = start_for(&mut c, KEY, b"bob", 600);
+            std::thread::sleep(Duration::from_millis(2)); // distinct creation times: a clear order
+            t
+        })
+        .collect();
+    let members = |c: &mut redis::Connection| -> Vec<Vec<u8>> {
+        let mut m: Vec<(Vec<u8>, i64)> = index_members(c, KEY, b"bob");
+        m.sort_by_key(|(_, created)| *created);
+        m.into_iter().map(|(id, _)| id).collect()
+    };
+    // Gone: the 2nd and the 6th oldest (by hand, as an expiry would).
+    for i in [1, 5] {
+        let _: () = cmd("DEL").arg(owned_key(&tokens[i])).query(&mut c).unwrap();
+    }
+    let t = start_for(&mut c, KEY, b"bob", 600);
+    let want: Vec<Vec<u8>> = [0, 2, 3, 4, 5, 6]
+        .iter()
+        .map(|&i| id_of(&tokens[i]))
+        .chain([id_of(&t)])
+        .collect();
+    assert_eq!(members(&mut c), want, "the 2nd went, the 6th stays");
+    // REVOKE looks at every id.
+    assert_eq!(revoke(&mut c, KEY, b"bob", &[b"0000000000000000"]), 0);
+    let want: Vec<Vec<u8>> = [0, 2, 3, 4, 6]
+        .iter()
+        .map(|&i| id_of(&tokens[i]))
+        .chain([id_of(&t)])
+        .collect();
+    assert_eq!(members(&mut c), want);
+    // The four oldest gone: one STARTFOR takes all four off.
+    for i in [0, 2, 3, 4] {
+        let _: () = cmd("DEL").arg(owned_key(&tokens[i])).query(&mut c).unwrap();
+    }
+    let t2 = start_for(&mut c, KEY, b"bob", 600);
+    assert_eq!(
+        members(&mut c),
+        vec![id_of(&tokens[6]), id_of(&t), id_of(&t2)]
+    );
 }
 
 #[test]

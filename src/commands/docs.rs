@@ -103,7 +103,7 @@ pub const PGETALL: Doc = Doc {
 
 pub const STARTFOR: Doc = Doc {
     summary: c"Starts a session owned by owner (an opaque string such as a user id) in the owner's hash slot, as START does; returns its v2 token and lists it in the owner's index.",
-    complexity: c"O(N) where N is the number of sessions of the owner (ended ones are taken off the index)",
+    complexity: c"O(log(N)) where N is the number of sessions of the owner (the ids of ended ones among its 4 oldest are taken off the index)",
     args: &[SIGN_KEY, OWNER, TTL, Arg::Optional(&MAX_LIFETIME)],
     key_flags: INSERT,
 };

@@ -1,6 +1,6 @@
 //! STARTFOR: a session owned by `<owner>`, created in the owner's hash slot (so its v2 token
-//! routes there) and listed in the owner's index; the index's ids of sessions that are gone
-//! are taken off on the way. Also the id drawing of owned sessions, which RENEW shares.
+//! routes there) and listed in the owner's index, whose end it raises to the session's; the ids
+//! of sessions gone among the index's oldest are taken off on the way. Also the id drawing of owned sessions, which RENEW shares.
 
 use std::ffi::c_int;
 
@@ -15,7 +15,7 @@ use crate::random;
 use crate::rm::{self, Ctx};
 use crate::slot;
 use crate::stats::{self, Counter};
-use crate::store::{self, Access, Payloads};
+use crate::store::{self, Payloads};
 use crate::strings::Args;
 use crate::token::{self, Id, Tag, TokenV2};
 
@@ -52,9 +52,7 @@ pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
     let tok = if ttl == 0 {
         new_owned_token(mac, slot, |_| Ok(true))?.0
     } else {
-        let mut sessions =
-            store::open_owner(ctx, slot, &owner.digest, &fingerprint, Access::Index)?;
-        sessions.prune();
+        let index = store::open_for_start(ctx, slot, &owner.digest, &fingerprint)?;
         let no_payloads = Payloads::none(ctx);
         let (tok, id) = new_owned_token(mac, slot, |id| {
             store::create(
@@ -66,7 +64,7 @@ pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
                 Some(expire_at),
             )
         })?;
-        sessions.add_and_settle(&id, owner.created_ms, Some(expire_at))?;
+        index.keep(&id, owner.created_ms, Some(expire_at))?;
         tok
     };
     stats::bump(Counter::SessionsStarted);

@@ -2,8 +2,8 @@
 //! one member per session id, scored by its creation time (Unix ms), so the newest comes last.
 //!
 //! It lasts at least as long as the latest of its sessions: every write that gives a session a
-//! later end raises the index's (never lowers it), and the writing owner commands set it to
-//! exactly the latest once they have looked at every session. Removing the last id deletes it
+//! later end raises the index's (never lowers it), and REVOKE, which looks at every session,
+//! sets it to exactly the latest of those left. Removing the last id deletes it
 //! (Redis deletes an empty sorted set). Written as ZADD, ZREM, PEXPIREAT, PERSIST and UNLINK.
 
 use std::ffi::{c_int, c_longlong};
@@ -90,6 +90,39 @@ impl Index {
                     out.push(ele);
                 }
                 if raw::RedisModule_ZsetRangePrev.unwrap()(self.key) == 0 {
+                    break;
+                }
+            }
+            raw::RedisModule_ZsetRangeStop.unwrap()(self.key);
+        }
+        out
+    }
+
+    /// The `n` oldest members (lowest score first), where the ids of expired sessions gather.
+    fn oldest(&self, n: usize) -> Vec<OwnedStr> {
+        let mut out = Vec::new();
+        if !self.exists() || n == 0 {
+            return out;
+        }
+        // SAFETY: as in `members`, walking from the lowest score up.
+        unsafe {
+            if raw::RedisModule_ZsetFirstInScoreRange.unwrap()(
+                self.key,
+                f64::NEG_INFINITY,
+                f64::INFINITY,
+                0,
+                0,
+            ) != rm::OK
+            {
+                return out;
+            }
+            while out.len() < n && raw::RedisModule_ZsetRangeEndReached.unwrap()(self.key) == 0 {
+                let mut score = 0f64;
+                let ele = raw::RedisModule_ZsetRangeCurrentElement.unwrap()(self.key, &mut score);
+                if let Some(ele) = OwnedStr::adopt(self.ctx, ele) {
+                    out.push(ele);
+                }
+                if raw::RedisModule_ZsetRangeNext.unwrap()(self.key) == 0 {
                     break;
                 }
             }
@@ -256,8 +289,6 @@ pub struct OwnerSessions {
 pub enum Access {
     /// Nothing (SESSIONS).
     Read,
-    /// The index (STARTFOR).
-    Index,
     /// The index and the sessions (REVOKE).
     All,
 }
@@ -285,6 +316,32 @@ pub fn open_owner(
         }
     }
     Ok(OwnerSessions { index, live, dead })
+}
+
+/// How many of an index's oldest ids STARTFOR looks at: more than it adds (one), so the ids of
+/// sessions gone cannot pile up behind a login, yet a login costs O(log n), not O(n), for an
+/// owner with n sessions (anyone who can log in as one user could otherwise make every login
+/// of that user, and the server with it, slower and slower).
+pub const PRUNED_AT_START: usize = 4;
+
+/// STARTFOR's look at an owner's data: the index opened for writing, with the ids of sessions
+/// gone among its [`PRUNED_AT_START`] oldest taken off. REVOKE prunes the whole index.
+pub fn open_for_start(
+    ctx: Ctx,
+    slot: u16,
+    digest: &Digest,
+    fingerprint: &[u8; FINGERPRINT_LEN],
+) -> Result<Index, Error> {
+    let index = Index::open(ctx, slot, digest, true)?;
+    for member in index.oldest(PRUNED_AT_START) {
+        let live = token::parse_id(member.bytes())
+            .and_then(|id| owned_session(ctx, slot, &id, digest, fingerprint, false))
+            .is_some();
+        if !live {
+            index.remove_member(member.as_str());
+        }
+    }
+    Ok(index)
 }
 
 /// The session `id` in `slot`, if it is a live session of this owner and application.
@@ -345,26 +402,14 @@ impl OwnerSessions {
             self.index.remove(s.id());
         }
         self.prune();
-        self.settle(None)?;
+        self.settle()?;
         Ok(before - self.live.len())
     }
 
-    /// Adds the new session `id` and sets the index's end to exactly the latest of its
-    /// sessions' (`also`: the new session's end, which `live` does not hold).
-    pub fn add_and_settle(
-        &mut self,
-        id: &Id,
-        created_ms: i64,
-        also: Option<i64>,
-    ) -> Result<(), Error> {
-        self.index.add(id, created_ms)?;
-        self.settle(Some(also))
-    }
-
     /// The index ends when its latest session does (never, if one never ends).
-    fn settle(&self, extra: Option<Option<i64>>) -> Result<(), Error> {
+    fn settle(&self) -> Result<(), Error> {
         let mut latest = Some(i64::MIN);
-        for end in self.live.iter().map(Session::expires_at_ms).chain(extra) {
+        for end in self.live.iter().map(Session::expires_at_ms) {
             latest = match (latest, end) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 _ => None,
