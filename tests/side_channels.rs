@@ -1,6 +1,7 @@
 //! No secret reaches anyone watching the server (DESIGN §5): while every command runs —
 //! START (with and without a cap), RENEW (with and without a new sign key, and redirected in a
-//! cluster), every token command and their errors — a subscriber to every keyspace and keyevent
+//! cluster), every token command and their errors, the owner commands (STARTFOR, SESSIONS,
+//! REVOKE with EXCEPT <token>) and every token command on their v2 tokens — a subscriber to every keyspace and keyevent
 //! channel (`notify-keyspace-events` with key misses), a MONITOR client, SLOWLOG (every command
 //! logged), a client-side-caching observer in BCAST mode, and clients tracking in the default
 //! mode with their invalidations redirected to it, see no token, no signature and no sign key.
@@ -238,9 +239,11 @@ fn assert_only_module_calls(ran: &[String], cluster: bool) {
 struct Secrets(Vec<Vec<u8>>);
 
 impl Secrets {
+    /// A token and its signature (after the last `.`, in v1 and v2 tokens alike).
     fn token(&mut self, t: &[u8]) {
         self.0.push(t.to_vec());
-        self.0.push(t[20..].to_vec());
+        let dot = t.iter().rposition(|&b| b == b'.').unwrap();
+        self.0.push(t[dot + 1..].to_vec());
     }
 
     fn assert_absent(&self, what: &str, text: &[u8]) {
@@ -426,6 +429,59 @@ fn run_and_check(nodes: &[&Server], cluster: bool) {
         let i = owner_of(&mut plain, t);
         ok(&mut plain[i], "END", (SIGN_KEY, t));
         let _ = err(&mut plain[i], cmd("SESSIONGATE.END").arg(SIGN_KEY).arg(t));
+    }
+    // The owner commands, each on the node of the owner's slot, and every token command on
+    // their (v2) tokens.
+    for owner in ["alice", "bob", "{carol}.x"] {
+        let i = owner_of(&mut plain, owner.as_bytes());
+        let c = &mut plain[i];
+        let mut owned = vec![];
+        for cap in [None, Some(3600)] {
+            let mut startfor = cmd("SESSIONGATE.STARTFOR");
+            startfor.arg(SIGN_KEY).arg(owner).arg(600);
+            if let Some(cap) = cap {
+                startfor.arg(cap);
+            }
+            let t: Vec<u8> = startfor.query(c).unwrap();
+            secrets.token(&t);
+            owned.push(t);
+        }
+        token_commands(c, &owned[0], &mut secrets);
+        let renewed = renew(c, SIGN_KEY, &owned[1], None);
+        secrets.token(&renewed);
+        let listed: Value = cmd("SESSIONGATE.SESSIONS")
+            .arg(SIGN_KEY)
+            .arg(owner)
+            .arg("user")
+            .query(c)
+            .unwrap();
+        assert!(
+            matches!(&listed, Value::Array(a) if a.len() == 2),
+            "{listed:?}"
+        );
+        let _ = err(
+            c,
+            cmd("SESSIONGATE.REVOKE")
+                .arg(SIGN_KEY)
+                .arg("someone-else")
+                .arg("EXCEPT")
+                .arg(&renewed),
+        );
+        let _ = err(c, cmd("SESSIONGATE.SESSIONS").arg(WRONG_KEY).arg(""));
+        let ended: i64 = cmd("SESSIONGATE.REVOKE")
+            .arg(SIGN_KEY)
+            .arg(owner)
+            .arg("EXCEPT")
+            .arg(&renewed)
+            .query(c)
+            .unwrap();
+        assert_eq!(ended, 1);
+        let ended: i64 = cmd("SESSIONGATE.REVOKE")
+            .arg(SIGN_KEY)
+            .arg(owner)
+            .query(c)
+            .unwrap();
+        assert_eq!(ended, 1);
     }
     for (i, c) in plain.iter_mut().enumerate() {
         assert_only_module_calls(&commands_since(c, &befores[i]), cluster);
