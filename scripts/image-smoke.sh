@@ -3,8 +3,8 @@
 # starts it with a named volume and the port published on 127.0.0.1:<port>, waits for the
 # health check (which calls the module), checks the non-root uid and the module path, runs
 # every command with its exact replies (START with and without a cap, TTL, PSET, PGET, also
-# through the published port, PGETALL, PDEL, EXPIRE, RENEW with and without a new key, END, and
-# a wrong key), and checks that a session survives a restart. The container and the volume are
+# through the published port, PGETALL, PDEL, EXPIRE, RENEW with and without a new key, END, a
+# wrong key, and the owner commands STARTFOR, SESSIONS and REVOKE), and checks that a session survives a restart. The container and the volume are
 # removed on every exit path. Needs Docker; nothing else from the host (the published port is
 # spoken to with bash).
 #   scripts/image-smoke.sh <image> [host port, default 6379]
@@ -47,6 +47,17 @@ expect() {
 
 is_token() {
   grep -Eq '^v1[.][0-9A-Za-z]{16}[.][0-9a-f]{64}$' <<<"$1" || fail "not a token: '$1'"
+}
+
+is_v2_token() {
+  grep -Eq '^v2[.][{][0-9A-Za-z]{1,3}[}][.][0-9A-Za-z]{16}[.][0-9a-f]{64}$' <<<"$1" ||
+    fail "not an owned token: '$1'"
+}
+
+# The 16-character id of a v1 or v2 token.
+id_of() {
+  local rest=${1%.*}
+  printf '%s' "${rest##*.}"
 }
 
 # expect_ttl <at least> <at most> <sign key> <token>
@@ -103,7 +114,32 @@ commands() {
   expect_ttl 50 60 smoke-key "$capped"
   expect OK SESSIONGATE.END smoke-key "$capped"
   expect "$no_session" SESSIONGATE.TTL smoke-key "$capped"
-  echo "commands: START (with and without a cap), TTL, PSET, PGET (also on 127.0.0.1:$port), PGETALL, PDEL, EXPIRE, RENEW (with and without a new key), END, a wrong key"
+  owners
+  echo "commands: START (with and without a cap), TTL, PSET, PGET (also on 127.0.0.1:$port), PGETALL, PDEL, EXPIRE, RENEW (with and without a new key), END, a wrong key, STARTFOR, SESSIONS, REVOKE (all, EXCEPT <token>, ids)"
+}
+
+# The owner commands: STARTFOR's v2 tokens, SESSIONS newest first, REVOKE's three forms.
+owners() {
+  local first second third listed
+  first=$(cli SESSIONGATE.STARTFOR smoke-key user-42 300)
+  is_v2_token "$first"
+  second=$(cli SESSIONGATE.STARTFOR smoke-key user-42 300 60)
+  is_v2_token "$second"
+  expect_ttl 50 60 smoke-key "$second"
+  expect OK SESSIONGATE.PSET smoke-key "$first" device laptop
+  expect laptop SESSIONGATE.PGET smoke-key "$first" device
+  # Newest first: each entry's id, then (created, ttl) skipped, then the payload asked for.
+  listed=$(cli SESSIONGATE.SESSIONS smoke-key user-42 device | awk 'NR % 4 == 1 || NR % 4 == 0' | tr '\n' ' ')
+  [ "$listed" = "$(id_of "$second")  $(id_of "$first") laptop " ] ||
+    fail "SESSIONS listed '$listed'"
+  expect 1 SESSIONGATE.REVOKE smoke-key user-42 EXCEPT "$first"
+  expect "$no_session" SESSIONGATE.TTL smoke-key "$second"
+  third=$(cli SESSIONGATE.STARTFOR smoke-key user-42 300)
+  expect 1 SESSIONGATE.REVOKE smoke-key user-42 "$(id_of "$third")"
+  expect laptop SESSIONGATE.PGET smoke-key "$first" device
+  expect 1 SESSIONGATE.REVOKE smoke-key user-42
+  expect "$no_session" SESSIONGATE.TTL smoke-key "$first"
+  expect "" SESSIONGATE.SESSIONS smoke-key user-42
 }
 
 # A session is written and saved before restart() and read after it.
