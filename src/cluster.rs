@@ -32,9 +32,11 @@
 //!   START never draws it and no token command of it reaches the module there (RENEW of it
 //!   there answers `MOVED` to the source, which still serves it).
 //!
-//! Outside cluster mode none of this runs: one flags check per START, RENEW or miss.
+//! Outside cluster mode none of this runs (cluster mode is read once, at load): one flags check
+//! per miss.
 
 use std::ffi::{c_int, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use redis_module::raw;
@@ -124,16 +126,24 @@ fn flags(ctx: Ctx) -> c_int {
     unsafe { raw::RedisModule_GetContextFlags.map_or(0, |f| f(ctx)) }
 }
 
-fn in_cluster(ctx: Ctx) -> bool {
-    flags(ctx) & raw::REDISMODULE_CTX_FLAGS_CLUSTER as c_int != 0
+/// Whether the server runs in cluster mode: `cluster-enabled` cannot change while it runs, so
+/// it is read once at load and START and RENEW pay no flags call for it on a standalone server.
+static CLUSTER_MODE: AtomicBool = AtomicBool::new(false);
+
+/// Called at load, with the load context.
+pub fn init(ctx: Ctx) {
+    let on = flags(ctx) & raw::REDISMODULE_CTX_FLAGS_CLUSTER as c_int != 0;
+    CLUSTER_MODE.store(on, Ordering::Relaxed);
+}
+
+fn in_cluster(_ctx: Ctx) -> bool {
+    CLUSTER_MODE.load(Ordering::Relaxed)
 }
 
 /// A primary in cluster mode (a replica serves reads of its primary's slots and shows none of
 /// its own).
 fn cluster_primary(ctx: Ctx) -> bool {
-    let f = flags(ctx);
-    f & raw::REDISMODULE_CTX_FLAGS_CLUSTER as c_int != 0
-        && f & raw::REDISMODULE_CTX_FLAGS_SLAVE as c_int == 0
+    in_cluster(ctx) && flags(ctx) & raw::REDISMODULE_CTX_FLAGS_SLAVE as c_int == 0
 }
 
 /// Whether the calling client is connected over TLS (redirections name the TLS port then).
@@ -471,10 +481,7 @@ pub fn route(ctx: Ctx, slot: u16) -> Result<(), Error> {
 /// START and RENEW write a key outside the slot a cluster transaction runs under, where the
 /// server would file it in the wrong slot's table (DESIGN §7): refuse them there.
 pub fn refuse_in_multi(ctx: Ctx, refusal: Error) -> Result<(), Error> {
-    let f = flags(ctx);
-    if f & raw::REDISMODULE_CTX_FLAGS_CLUSTER as c_int != 0
-        && f & raw::REDISMODULE_CTX_FLAGS_MULTI as c_int != 0
-    {
+    if in_cluster(ctx) && flags(ctx) & raw::REDISMODULE_CTX_FLAGS_MULTI as c_int != 0 {
         return Err(refusal);
     }
     Ok(())

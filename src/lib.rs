@@ -56,6 +56,7 @@ fn load(ctx: &Context, args: &[RedisString]) -> Status {
     }
     slot::init();
     store::init();
+    cluster::init(ctx.ctx);
     match commands::register(ctx.ctx) {
         Ok(true) => {}
         Ok(false) => ctx.log_notice(
