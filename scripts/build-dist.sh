@@ -14,15 +14,6 @@ dist=${1:-dist}
 
 rm -rf "$dist"
 mkdir -p "$dist/tests"
-# The module as shipped, copied before `cargo test` (whose build of the crate, with the
-# dev-dependencies' features, lands on the same path).
-cargo build --release --locked
-cp target/release/libsessiongate.so "$dist/libsessiongate.so"
-variants=$(grep -ho 'build_module_variant("[^"]*")' tests/*.rs | sed 's/.*("\(.*\)")/\1/' | sort -u)
-for features in $variants; do
-  cargo build --release --locked --features "$features" --target-dir target/test-variants
-  cp target/test-variants/release/libsessiongate.so "$dist/libsessiongate-${features//[ ,]/+}.so"
-done
 json=$(mktemp)
 trap 'rm -f "$json"' EXIT
 cargo test --release --locked --no-run --tests --message-format=json >"$json"
@@ -31,6 +22,17 @@ cp scripts/run-dist-tests.sh "$dist/run-tests.sh"
 sed -n 's/.*"target":{"kind":\["test"\][^}]*"name":"\([^"]*\)".*"executable":"\([^"]*\)".*/\1 \2/p' \
   "$json" | while read -r name exe; do
   cp "$exe" "$dist/tests/$name"
+done
+# The module as shipped, built after the test binaries: `cargo build` and `cargo test` build the
+# crate with different dependency features (the dev-dependencies') onto the same file, so each
+# makes the other's build stale, and the test binaries, built first, are then up to date after
+# `make check`'s `cargo test`, not rebuilt.
+cargo build --release --locked
+cp target/release/libsessiongate.so "$dist/libsessiongate.so"
+variants=$(grep -ho 'build_module_variant("[^"]*")' tests/*.rs | sed 's/.*("\(.*\)")/\1/' | sort -u)
+for features in $variants; do
+  cargo build --release --locked --features "$features" --target-dir target/test-variants
+  cp target/test-variants/release/libsessiongate.so "$dist/libsessiongate-${features//[ ,]/+}.so"
 done
 count=$(find "$dist/tests" -type f | wc -l)
 expected=$(find tests -maxdepth 1 -name '*.rs' | wc -l)

@@ -60,12 +60,15 @@ done
 
 echo "== long run under valgrind (${VALGRIND_CYCLES} cycles)"
 cargo build --release
-cargo build --release --features system-alloc --target-dir target/system-alloc
+# In the test-only builds' target directory, whose dependencies are already built (the feature
+# changes only the crate), copied out before another build there overwrites it.
+cargo build --release --features system-alloc --target-dir target/test-variants
 vg_dir=$(mktemp -d)
 trap 'rm -rf "$vg_dir"' EXIT
+cp target/test-variants/release/libsessiongate.so "$vg_dir/libsessiongate.so"
 VALGRIND_DIR="$vg_dir" \
   REDIS_SERVER="$PWD/scripts/valgrind-redis-server" \
-  SESSIONGATE_MODULE="$PWD/target/system-alloc/release/libsessiongate.so" \
+  SESSIONGATE_MODULE="$vg_dir/libsessiongate.so" \
   SESSIONGATE_CYCLES="$VALGRIND_CYCLES" \
   cargo test --release --test hardening_long_run -- --nocapture
 found=0

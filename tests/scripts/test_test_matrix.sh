@@ -7,7 +7,7 @@
 fake=$SCRATCH/fake-bin
 mkdir -p "$fake"
 printf '#!/bin/sh\necho "unshare: unshare failed: Operation not permitted" >&2\nexit 1\n' >"$fake/unshare"
-printf '#!/bin/sh\necho "stand-in cargo: $*"\nexit 3\n' >"$fake/cargo"
+printf '#!/bin/sh\necho "stand-in cargo: $*" >&2\nexit 3\n' >"$fake/cargo"
 chmod +x "$fake/unshare" "$fake/cargo"
 server=$(command -v redis-server)
 
@@ -21,4 +21,4 @@ case_ "outside CI: a note, and on to building the dist"
 expect_status 3 env PATH="$fake:$PATH" CI= REDIS_SERVERS="$server" DIST="$SCRATCH/dist" \
   "$ROOT/scripts/test-matrix.sh"
 expect_match "^no mount namespace here: the source tree stays visible"
-expect_match "^stand-in cargo: build --release --locked"
+expect_match "^stand-in cargo: test --release --locked --no-run"
