@@ -33,6 +33,21 @@ pub fn capped(expire_at_ms: i64, deadline: Option<i64>) -> i64 {
     deadline.map_or(expire_at_ms, |d| expire_at_ms.min(d))
 }
 
+/// A new session's end and deadline (START, STARTFOR): `ttl` seconds from `now_ms`, held to the
+/// deadline `max_lifetime` seconds from it when that argument is given.
+pub fn new_session_end(
+    now_ms: i64,
+    ttl: i64,
+    max_lifetime: Option<&[u8]>,
+) -> Result<(i64, Option<i64>), Error> {
+    let expire_at = args::expire_at(now_ms, ttl)?;
+    let deadline = match max_lifetime {
+        Some(arg) => Some(deadline(now_ms, parse_max_lifetime(arg)?)?),
+        None => None,
+    };
+    Ok((capped(expire_at, deadline), deadline))
+}
+
 /// A session's expiry (None: it has none) held to its deadline: RENEW's new expiry, whatever
 /// was done to the key natively (a PERSIST, a later EXPIRE) since.
 pub fn capped_expiry(expire_at_ms: Option<i64>, deadline: Option<i64>) -> Option<i64> {
@@ -87,6 +102,33 @@ mod tests {
     use super::*;
 
     const FP: [u8; 16] = *b"0123456789abcdef";
+
+    #[test]
+    fn a_new_session_ends_at_its_ttl_held_to_its_deadline() {
+        let now = 1_000_000;
+        assert_eq!(new_session_end(now, 60, None), Ok((now + 60_000, None)));
+        assert_eq!(
+            new_session_end(now, 60, Some(b"30")),
+            Ok((now + 30_000, Some(now + 30_000)))
+        );
+        assert_eq!(
+            new_session_end(now, 60, Some(b"90")),
+            Ok((now + 60_000, Some(now + 90_000)))
+        );
+        assert_eq!(
+            new_session_end(now, 60, Some(b"0")),
+            Err(Error::InvalidMaxLifetime)
+        );
+        assert_eq!(
+            new_session_end(now, 60, Some(b"9223372036854775807")),
+            Err(Error::InvalidMaxLifetime)
+        );
+        assert_eq!(
+            new_session_end(now, i64::MAX, Some(b"0")),
+            Err(Error::InvalidTtl),
+            "the ttl's error comes first"
+        );
+    }
 
     #[test]
     fn max_lifetime_is_a_positive_integer() {

@@ -319,8 +319,9 @@ fn key_type(key: *mut raw::RedisModuleKey) -> c_int {
     unsafe { raw::RedisModule_KeyType.unwrap()(key) }
 }
 
-/// Deletes an open key; `UnlinkKey` frees its memory in the background where the server has it.
-fn unlink(key: *mut raw::RedisModuleKey) {
+/// Deletes an open key, replicated as `UNLINK` with its `del` event; `UnlinkKey` frees its
+/// memory in the background where the server has it.
+fn unlink(ctx: Ctx, key: *mut raw::RedisModuleKey, name: Str<'_>) {
     // SAFETY: the caller's key is open for writing.
     unsafe {
         match raw::RedisModule_UnlinkKey {
@@ -328,6 +329,31 @@ fn unlink(key: *mut raw::RedisModuleKey) {
             None => raw::RedisModule_DeleteKey.unwrap()(key),
         };
     }
+    replicate!(ctx, c"UNLINK", c"s", name.ptr());
+    rm::notify(ctx, raw::REDISMODULE_NOTIFY_GENERIC, c"del", name);
+}
+
+/// Makes an open key end at `at_ms` (`expiry`, its plan, never `Expiry::Now`), replicated as
+/// `PEXPIREAT` with its `expire` event.
+fn expire(
+    ctx: Ctx,
+    key: *mut raw::RedisModuleKey,
+    name: Str<'_>,
+    at_ms: i64,
+    expiry: Expiry,
+) -> Result<(), Error> {
+    if !set_expiry(key, expiry) {
+        return Err(Error::Internal);
+    }
+    replicate!(
+        ctx,
+        c"PEXPIREAT",
+        c"sl",
+        name.ptr(),
+        at_ms as std::ffi::c_longlong
+    );
+    rm::notify(ctx, raw::REDISMODULE_NOTIFY_GENERIC, c"expire", name);
+    Ok(())
 }
 
 impl Session {
@@ -477,22 +503,7 @@ impl Session {
             Some(owner) => Some(self.index_to_keep(owner)?),
             None => None,
         };
-        if !set_expiry(self.key, expiry) {
-            return Err(Error::Internal);
-        }
-        replicate!(
-            self.ctx,
-            c"PEXPIREAT",
-            c"sl",
-            self.name().ptr(),
-            at_ms as std::ffi::c_longlong
-        );
-        rm::notify(
-            self.ctx,
-            raw::REDISMODULE_NOTIFY_GENERIC,
-            c"expire",
-            self.name(),
-        );
+        expire(self.ctx, self.key, self.name(), at_ms, expiry)?;
         if let (Some(index), Some(owner)) = (index, &self.owner) {
             index.keep(&self.id, owner.created_ms, Some(at_ms))?;
         }
@@ -558,13 +569,6 @@ impl Session {
 
     /// Ends the session and leaves its owner's index as it is (the caller's to keep right).
     pub fn unlink(&self) {
-        unlink(self.key);
-        replicate!(self.ctx, c"UNLINK", c"s", self.name().ptr());
-        rm::notify(
-            self.ctx,
-            raw::REDISMODULE_NOTIFY_GENERIC,
-            c"del",
-            self.name(),
-        );
+        unlink(self.ctx, self.key, self.name());
     }
 }

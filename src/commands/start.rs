@@ -24,15 +24,8 @@ pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
     args::check_sign_key(sign_key)?;
     let ttl = args::parse_ttl(argv.bytes(2))?;
     let now = rm::milliseconds();
-    let expire_at = args::expire_at(now, ttl)?;
-    let deadline = match argv.get(3) {
-        Some(max_lifetime) => Some(lifetime::deadline(
-            now,
-            lifetime::parse_max_lifetime(max_lifetime.bytes())?,
-        )?),
-        None => None,
-    };
-    let expire_at = lifetime::capped(expire_at, deadline);
+    let (expire_at, deadline) =
+        lifetime::new_session_end(now, ttl, argv.get(3).map(|a| a.bytes()))?;
     let key = keycache::sign_key(sign_key);
     let meta = Meta::new(&key.fingerprint, deadline);
     let no_payloads = Payloads::none(ctx);

@@ -29,15 +29,8 @@ pub fn run(ctx: Ctx, argv: Args<'_>) -> Result<c_int, Error> {
     owners::check_owner(owner)?;
     let ttl = args::parse_ttl(argv.bytes(3))?;
     let now = rm::milliseconds();
-    let expire_at = args::expire_at(now, ttl)?;
-    let deadline = match argv.get(4) {
-        Some(max_lifetime) => Some(lifetime::deadline(
-            now,
-            lifetime::parse_max_lifetime(max_lifetime.bytes())?,
-        )?),
-        None => None,
-    };
-    let expire_at = lifetime::capped(expire_at, deadline);
+    let (expire_at, deadline) =
+        lifetime::new_session_end(now, ttl, argv.get(4).map(|a| a.bytes()))?;
     let slot = owners::slot_of(owner);
     if cluster::slot_in_transit(ctx, slot) {
         return Err(Error::OwnerMoving);

@@ -12,7 +12,7 @@ use std::ptr;
 use redis_module::raw;
 use subtle::ConstantTimeEq;
 
-use super::{expires_at_ms, key_type, open, plan_expiry, set_expiry, unlink, Session};
+use super::{expire, expires_at_ms, key_type, open, plan_expiry, unlink, Session};
 use crate::errors::Error;
 use crate::expiry::Expiry;
 use crate::keycache::FINGERPRINT_LEN;
@@ -214,24 +214,7 @@ impl Index {
             Some(at) => match plan_expiry(at) {
                 // Its latest session ends now: so does the index.
                 Expiry::Now => self.delete(),
-                expiry => {
-                    if !set_expiry(self.key, expiry) {
-                        return Err(Error::Internal);
-                    }
-                    replicate!(
-                        self.ctx,
-                        c"PEXPIREAT",
-                        c"sl",
-                        self.name().ptr(),
-                        at as c_longlong
-                    );
-                    rm::notify(
-                        self.ctx,
-                        raw::REDISMODULE_NOTIFY_GENERIC,
-                        c"expire",
-                        self.name(),
-                    );
-                }
+                expiry => expire(self.ctx, self.key, self.name(), at, expiry)?,
             },
             None => {
                 if self.expires_at_ms().is_none() {
@@ -263,14 +246,7 @@ impl Index {
         if !self.exists() {
             return;
         }
-        unlink(self.key);
-        replicate!(self.ctx, c"UNLINK", c"s", self.name().ptr());
-        rm::notify(
-            self.ctx,
-            raw::REDISMODULE_NOTIFY_GENERIC,
-            c"del",
-            self.name(),
-        );
+        unlink(self.ctx, self.key, self.name());
     }
 }
 
